@@ -1,0 +1,17 @@
+// Package kernels owns Gwen's compute: plain float32 slices, sizes and strides in, slices out.
+// It knows nothing of tensors, tapes or models; CPU now, CUDA later behind the same signatures.
+//
+// Conventions (every kernel follows them):
+//   - Row-major storage. Dimension names: B batch, T sequence, N = B·T token rows, D hidden,
+//     H query heads, KV key/value heads, hd head size, V vocabulary, E experts.
+//   - Outputs come first in the argument list; nothing is allocated on the steady-state path
+//     except small per-call scratch that a kernel documents.
+//   - Forward kernels overwrite their outputs. Backward kernels ACCUMULATE (+=) into the
+//     gradient buffers they are given, so a tensor used twice collects both contributions.
+//     (CrossEntropyBackward is the one exception: it writes, and may alias the logits.)
+//   - A shape mistake is a programming error: kernels panic with the sizes involved.
+//   - Every fast kernel has a naive reference beside it (suffix Ref) that stays forever and a
+//     test that cross-checks the two at the sizes where the fast strategy switches.
+//   - Parallel loops use Parallel, which splits rows across GOMAXPROCS goroutines; GEMM runs on
+//     OpenBLAS threads (or the pure-Go GEMM's own goroutines), never both at once.
+package kernels
