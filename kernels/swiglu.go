@@ -1,0 +1,63 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// SwiGLU as Qwen3's MLP uses it: h = silu(gate) · up, element-wise, silu(g) = g·σ(g).
+
+// SwiGLUForward writes h = silu(gate)·up over n values.
+func SwiGLUForward(h, gate, up []float32, n int) {
+	checkSwiGLU("SwiGLUForward", n, len(h), len(gate), len(up))
+	Parallel(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gate[i]
+			h[i] = g / (1 + exp32(-g)) * up[i]
+		}
+	})
+}
+
+// SwiGLUBackward accumulates dgate += dh·up·σ(g)·(1 + g·(1−σ(g))) and dup += dh·silu(g).
+func SwiGLUBackward(dgate, dup, dh, gate, up []float32, n int) {
+	checkSwiGLU("SwiGLUBackward", n, len(dh), len(gate), len(up))
+	if len(dgate) != n || len(dup) != n {
+		panic(fmt.Sprintf("kernels: SwiGLUBackward: n=%d but len(dgate)=%d len(dup)=%d", n, len(dgate), len(dup)))
+	}
+	Parallel(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gate[i]
+			s := 1 / (1 + exp32(-g))
+			d := dh[i]
+			dup[i] += d * g * s
+			dgate[i] += d * up[i] * s * (1 + g*(1-s))
+		}
+	})
+}
+
+// SwiGLUForwardRef is the naive reference of SwiGLUForward.
+func SwiGLUForwardRef[F float32 | float64](h, gate, up []F, n int) {
+	checkSwiGLU("SwiGLUForwardRef", n, len(h), len(gate), len(up))
+	for i := 0; i < n; i++ {
+		g := float64(gate[i])
+		h[i] = F(g / (1 + math.Exp(-g)) * float64(up[i]))
+	}
+}
+
+// SwiGLUBackwardRef is the naive reference of SwiGLUBackward (accumulates).
+func SwiGLUBackwardRef[F float32 | float64](dgate, dup, dh, gate, up []F, n int) {
+	checkSwiGLU("SwiGLUBackwardRef", n, len(dh), len(gate), len(up))
+	for i := 0; i < n; i++ {
+		g := float64(gate[i])
+		s := 1 / (1 + math.Exp(-g))
+		d := float64(dh[i])
+		dup[i] += F(d * g * s)
+		dgate[i] += F(d * float64(up[i]) * (s + g*s*(1-s)))
+	}
+}
+
+func checkSwiGLU(name string, n, a, b, c int) {
+	if n < 0 || a != n || b != n || c != n {
+		panic(fmt.Sprintf("kernels: %s: n=%d but lengths are %d, %d, %d", name, n, a, b, c))
+	}
+}
