@@ -1,0 +1,264 @@
+package autograd
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gwen-ml/gwen/kernels"
+)
+
+// Every op's backward is checked against central finite differences of an independent float64
+// forward (the kernels' generic naive references instantiated at float64, or plain loops), for
+// the scalar L = Σ r·out with random r.
+
+type gradCase struct {
+	name   string
+	inputs [][]float32                          // initial values of the differentiable inputs
+	shapes [][]int                              // their shapes
+	fwd    func(tp *Tape, in []*Tensor) *Tensor // the op under test (float32)
+	ref    func(in [][]float64) []float64       // the same function in float64
+}
+
+func randVec(r *rand.Rand, n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * scale)
+	}
+	return v
+}
+
+func to64(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y
+}
+
+func runGradCase(t *testing.T, c gradCase) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(7, 11))
+	tp := NewTape()
+	var ins []*Tensor
+	for i, data := range c.inputs {
+		x := New(append([]float32(nil), data...), c.shapes[i]...)
+		x.RequiresGrad = true
+		ins = append(ins, x)
+	}
+	out := c.fwd(tp, ins)
+	weights := randVec(r, len(out.Data), 1)
+	// the forward itself must agree with the float64 reference
+	in64 := make([][]float64, len(c.inputs))
+	for i := range c.inputs {
+		in64[i] = to64(c.inputs[i])
+	}
+	ref := c.ref(in64)
+	for j := range ref {
+		if math.Abs(float64(out.Data[j])-ref[j]) > 1e-4*(1+math.Abs(ref[j])) {
+			t.Fatalf("%s forward [%d] = %g, float64 reference %g", c.name, j, out.Data[j], ref[j])
+		}
+	}
+	tp.BackwardFrom(out, weights)
+	loss := func(in [][]float64) float64 {
+		o := c.ref(in)
+		s := 0.0
+		for j, v := range o {
+			s += float64(weights[j]) * v
+		}
+		return s
+	}
+	const h = 1e-6
+	for i := range in64 {
+		g := ins[i].Grad()
+		step := max(1, len(in64[i])/40) // probe at most ~40 elements per input
+		for j := 0; j < len(in64[i]); j += step {
+			old := in64[i][j]
+			in64[i][j] = old + h
+			lp := loss(in64)
+			in64[i][j] = old - h
+			lm := loss(in64)
+			in64[i][j] = old
+			fd := (lp - lm) / (2 * h)
+			var got float64
+			if g != nil {
+				got = float64(g[j])
+			}
+			if math.Abs(got-fd) > 2e-3*(1+math.Abs(fd)) {
+				t.Errorf("%s: d/d input%d[%d] = %.7g, finite difference %.7g", c.name, i, j, got, fd)
+			}
+		}
+	}
+}
+
+func TestOpGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const n, d, out = 6, 10, 7
+	ids := []int32{3, 1, 3, 0, 4, 1}
+	pos := []int32{0, 1, 2, 0, 1, 5}
+	hd, heads := 8, 2
+	rope := kernels.RoPE{Type: "default", Theta: 10000, HeadDim: hd, MaxPositionEmbeddings: 64}
+	inv, sc := rope.InvFreq(8)
+	cos, sin := make([]float32, 8*hd), make([]float32, 8*hd)
+	kernels.RoPETables(cos, sin, inv, sc, 8, hd)
+	cos64, sin64 := to64(cos), to64(sin)
+
+	B, T, H, KV, HD := 2, 5, 4, 2, 6
+	docs := []int32{0, 0, 2, 2, 2, 0, 1, 1, 1, 4}
+	opt := kernels.AttnOpts{Scale: 0.4, DocStart: docs}
+	targets := []int32{2, -100, 0, 6, 6, 1}
+
+	cases := []gradCase{
+		{
+			name: "Add", inputs: [][]float32{randVec(r, n*d, 1), randVec(r, n*d, 1)}, shapes: [][]int{{n, d}, {n, d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return Add(tp, in[0], in[1]) },
+			ref: func(in [][]float64) []float64 {
+				o := make([]float64, len(in[0]))
+				for i := range o {
+					o[i] = in[0][i] + in[1][i]
+				}
+				return o
+			},
+		},
+		{
+			name: "Embedding", inputs: [][]float32{randVec(r, 5*d, 1)}, shapes: [][]int{{5, d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return Embedding(tp, in[0], ids) },
+			ref: func(in [][]float64) []float64 {
+				o := make([]float64, n*d)
+				kernels.EmbeddingForwardRef(o, in[0], ids, n, d)
+				return o
+			},
+		},
+		{
+			name: "RMSNorm", inputs: [][]float32{randVec(r, n*d, 1), randVec(r, d, 1)}, shapes: [][]int{{n, d}, {d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return RMSNorm(tp, in[0], in[1], 1e-6) },
+			ref: func(in [][]float64) []float64 {
+				o, rstd := make([]float64, n*d), make([]float64, n)
+				kernels.RMSNormForwardRef(o, rstd, in[0], in[1], n, d, 1e-6)
+				return o
+			},
+		},
+		{
+			name: "Linear", inputs: [][]float32{randVec(r, n*d, 1), randVec(r, out*d, 1)}, shapes: [][]int{{n, d}, {out, d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return Linear(tp, in[0], in[1], false) },
+			ref: func(in [][]float64) []float64 {
+				o := make([]float64, n*out)
+				for i := 0; i < n; i++ {
+					for j := 0; j < out; j++ {
+						for k := 0; k < d; k++ {
+							o[i*out+j] += in[0][i*d+k] * in[1][j*d+k]
+						}
+					}
+				}
+				return o
+			},
+		},
+		{
+			name: "RoPE", inputs: [][]float32{randVec(r, n*heads*hd, 1)}, shapes: [][]int{{n, heads * hd}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return RoPE(tp, in[0], pos, cos, sin, heads, hd) },
+			ref: func(in [][]float64) []float64 {
+				o := make([]float64, len(in[0]))
+				kernels.RoPEForwardRef(o, in[0], pos, cos64, sin64, n, heads, hd)
+				return o
+			},
+		},
+		{
+			name:   "Attention",
+			inputs: [][]float32{randVec(r, B*T*H*HD, 1), randVec(r, B*T*KV*HD, 1), randVec(r, B*T*KV*HD, 1)},
+			shapes: [][]int{{B * T, H * HD}, {B * T, KV * HD}, {B * T, KV * HD}},
+			fwd:    func(tp *Tape, in []*Tensor) *Tensor { return Attention(tp, in[0], in[1], in[2], B, T, H, KV, HD, opt) },
+			ref: func(in [][]float64) []float64 {
+				o, lse := make([]float64, B*T*H*HD), make([]float64, B*H*T)
+				kernels.AttentionForwardRef(o, lse, in[0], in[1], in[2], B, T, H, KV, HD, opt)
+				return o
+			},
+		},
+		{
+			name: "SwiGLU", inputs: [][]float32{randVec(r, n*d, 2), randVec(r, n*d, 1)}, shapes: [][]int{{n, d}, {n, d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor { return SwiGLU(tp, in[0], in[1]) },
+			ref: func(in [][]float64) []float64 {
+				o := make([]float64, n*d)
+				kernels.SwiGLUForwardRef(o, in[0], in[1], n*d)
+				return o
+			},
+		},
+		{
+			name: "CrossEntropy", inputs: [][]float32{randVec(r, n*out, 2)}, shapes: [][]int{{n, out}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor {
+				l, _, _ := CrossEntropy(tp, in[0], targets, 3) // denominator from a larger accumulated batch
+				return l
+			},
+			ref: func(in [][]float64) []float64 {
+				lse := make([]float64, n)
+				s, _ := kernels.CrossEntropyForwardRef(lse, in[0], targets, n, out)
+				return []float64{s / 3}
+			},
+		},
+		{
+			name: "Checkpoint(RMSNorm∘Linear∘Add)", inputs: [][]float32{randVec(r, n*d, 1), randVec(r, d, 1), randVec(r, d*d, 0.3)},
+			shapes: [][]int{{n, d}, {d}, {d, d}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor {
+				return tp.Checkpoint(func(tp *Tape) *Tensor {
+					return Add(tp, in[0], Linear(tp, RMSNorm(tp, in[0], in[1], 1e-6), in[2], false))
+				})
+			},
+			ref: func(in [][]float64) []float64 {
+				h, rstd := make([]float64, n*d), make([]float64, n)
+				kernels.RMSNormForwardRef(h, rstd, in[0], in[1], n, d, 1e-6)
+				o := append([]float64(nil), in[0]...)
+				for i := 0; i < n; i++ {
+					for j := 0; j < d; j++ {
+						for k := 0; k < d; k++ {
+							o[i*d+j] += h[i*d+k] * in[2][j*d+k]
+						}
+					}
+				}
+				return o
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { runGradCase(t, c) })
+	}
+}
+
+func TestGradientsAccumulateAcrossUses(t *testing.T) {
+	// x used twice (x + x) must collect both contributions: d/dx Σ r·2x = 2r.
+	tp := NewTape()
+	x := New([]float32{1, 2, 3}, 3)
+	x.RequiresGrad = true
+	y := Add(tp, x, x)
+	tp.BackwardFrom(y, []float32{0.5, -1, 2})
+	for i, want := range []float32{1, -2, 4} {
+		if x.Grad()[i] != want {
+			t.Fatalf("grad %v, want [1 -2 4]", x.Grad())
+		}
+	}
+}
+
+func TestNoGradRecordsNothing(t *testing.T) {
+	w := Param("w", []float32{1, 2, 3, 4}, 2, 2)
+	x := New([]float32{1, 1}, 1, 2)
+	var tp *Tape
+	y := Linear(tp, x, w, false)
+	if y.RequiresGrad || tp.Len() != 0 || w.Grad() != nil {
+		t.Fatal("a nil tape recorded or allocated gradients")
+	}
+	if y.Data[0] != 3 || y.Data[1] != 7 {
+		t.Fatalf("Linear = %v, want [3 7]", y.Data)
+	}
+}
+
+func TestShapeMismatchPanicsNamingShapes(t *testing.T) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			t.Fatal("Linear with mismatched shapes did not panic")
+		}
+		if s, _ := r.(string); s == "" || !strings.Contains(s, "[2 3]") || !strings.Contains(s, "[4 5]") {
+			t.Fatalf("panic %q does not name both shapes", r)
+		}
+	}()
+	Linear(nil, Zeros(2, 3), Zeros(4, 5), false)
+}

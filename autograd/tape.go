@@ -1,0 +1,87 @@
+package autograd
+
+// Tape records, op by op, the closures that propagate gradients backwards. Ops append to it
+// during the forward pass; Backward runs them in reverse. A nil *Tape records nothing.
+type Tape struct {
+	backward []func()
+}
+
+// NewTape returns an empty tape.
+func NewTape() *Tape { return &Tape{} }
+
+// Recording reports whether an op over these inputs must record its backward: the tape is
+// live and at least one input requires a gradient. Ops also mark their output with it.
+func (tp *Tape) Recording(inputs ...*Tensor) bool {
+	if tp == nil {
+		return false
+	}
+	for _, t := range inputs {
+		if t != nil && t.RequiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// Record appends one backward closure. Ops outside this package (MoE, LoRA) use it too.
+func (tp *Tape) Record(f func()) {
+	if tp != nil {
+		tp.backward = append(tp.backward, f)
+	}
+}
+
+// Len is the number of recorded backward steps.
+func (tp *Tape) Len() int {
+	if tp == nil {
+		return 0
+	}
+	return len(tp.backward)
+}
+
+// Backward adds 1 to the gradient of the scalar loss and runs every recorded step in
+// reverse, accumulating into the gradients of everything that requires one. The tape is
+// empty afterwards.
+func (tp *Tape) Backward(loss *Tensor) {
+	if len(loss.Data) != 1 {
+		panic("autograd.Backward: loss must be a scalar, got shape " + loss.String())
+	}
+	tp.BackwardFrom(loss, []float32{1})
+}
+
+// BackwardFrom adds grad (dL/dt, the size of t) to t's gradient and runs every recorded step
+// in reverse. The tape is empty afterwards.
+func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
+	addInto(t.GradBuf(), grad)
+	for i := len(tp.backward) - 1; i >= 0; i-- {
+		tp.backward[i]()
+		tp.backward[i] = nil
+	}
+	tp.backward = tp.backward[:0]
+}
+
+// Reset drops everything recorded without running it (e.g. after an evaluation forward).
+func (tp *Tape) Reset() {
+	clear(tp.backward)
+	tp.backward = tp.backward[:0]
+}
+
+// Checkpoint runs fn without recording its internals, keeping nothing but what fn closes over; in backward
+// it runs fn again on a fresh tape and backpropagates through that recomputation. It trades
+// one extra forward of fn for not holding fn's activations (activation checkpointing). fn
+// must be deterministic and must read only the given inputs and parameters it closes over.
+func (tp *Tape) Checkpoint(fn func(tp *Tape) *Tensor) *Tensor {
+	out := fn(nil)
+	if tp == nil { // a checkpointed block holds parameters even when its inputs need no gradient
+		return out
+	}
+	out.RequiresGrad = true
+	tp.Record(func() {
+		g := out.Grad()
+		if g == nil {
+			return
+		}
+		sub := NewTape()
+		sub.BackwardFrom(fn(sub), g)
+	})
+	return out
+}

@@ -1,0 +1,120 @@
+// Package autograd owns Gwen's tensors and the tape: eager define-by-run ops, each with its
+// forward and backward side by side, over the kernels package. It knows nothing of Qwen3.
+//
+// A nil *Tape is the no-grad mode: ops compute their outputs and record nothing, which is how
+// generation runs the model. Tensors hold fp32 data; mixed precision is an op argument (bf16
+// rounding of matmul inputs), not a tensor dtype.
+package autograd
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Tensor is a dense, row-major float32 array with an optional gradient of the same size.
+type Tensor struct {
+	Shape        []int
+	Data         []float32
+	RequiresGrad bool
+	Name         string // parameter name (HF), for messages and checkpoints
+
+	grad []float32
+	base *Tensor // a Reshape view shares its base's data and gradient
+}
+
+// New wraps data (not copied) as a tensor of the given shape.
+func New(data []float32, shape ...int) *Tensor {
+	if n := numel(shape); n != len(data) {
+		panic(fmt.Sprintf("autograd.New: shape %v holds %d values, data has %d", shape, n, len(data)))
+	}
+	return &Tensor{Shape: slices.Clone(shape), Data: data}
+}
+
+// Zeros returns a zero tensor of the given shape.
+func Zeros(shape ...int) *Tensor { return New(make([]float32, numel(shape)), shape...) }
+
+// Param wraps data as a named parameter that requires a gradient.
+func Param(name string, data []float32, shape ...int) *Tensor {
+	t := New(data, shape...)
+	t.Name, t.RequiresGrad = name, true
+	return t
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			panic(fmt.Sprintf("autograd: negative dimension in shape %v", shape))
+		}
+		n *= d
+	}
+	return n
+}
+
+// Numel is the number of elements.
+func (t *Tensor) Numel() int { return len(t.Data) }
+
+// Grad returns the accumulated gradient, or nil if nothing has flowed into it yet.
+func (t *Tensor) Grad() []float32 {
+	if t.base != nil {
+		return t.base.Grad()
+	}
+	return t.grad
+}
+
+// GradBuf returns the gradient buffer, allocating it (zeroed) on first use.
+func (t *Tensor) GradBuf() []float32 {
+	if t.base != nil {
+		return t.base.GradBuf()
+	}
+	if t.grad == nil {
+		t.grad = make([]float32, len(t.Data))
+	}
+	return t.grad
+}
+
+// SetGrad replaces the gradient buffer (len must equal Numel), e.g. to feed known gradients.
+func (t *Tensor) SetGrad(g []float32) {
+	if g != nil && len(g) != len(t.Data) {
+		panic(fmt.Sprintf("autograd.SetGrad %s: gradient has %d values, tensor %v has %d", t.Name, len(g), t.Shape, len(t.Data)))
+	}
+	if t.base != nil {
+		t.base.SetGrad(g)
+		return
+	}
+	t.grad = g
+}
+
+// ZeroGrad zeroes the gradient in place (keeping the buffer for the next step).
+func (t *Tensor) ZeroGrad() { clear(t.Grad()) }
+
+// Reshape returns a view with another shape over the same data and gradient.
+func (t *Tensor) Reshape(shape ...int) *Tensor {
+	if n := numel(shape); n != len(t.Data) {
+		panic(fmt.Sprintf("autograd.Reshape: %v (%d values) to %v (%d values)", t.Shape, len(t.Data), shape, n))
+	}
+	b := t
+	if t.base != nil {
+		b = t.base
+	}
+	return &Tensor{Shape: slices.Clone(shape), Data: t.Data, RequiresGrad: t.RequiresGrad, Name: t.Name, base: b}
+}
+
+// Rows returns the size of the last dimension and how many rows of it the tensor holds.
+func (t *Tensor) Rows() (rows, cols int) {
+	if len(t.Shape) == 0 {
+		return 1, 1
+	}
+	cols = t.Shape[len(t.Shape)-1]
+	if cols == 0 {
+		return 0, 0
+	}
+	return len(t.Data) / cols, cols
+}
+
+func (t *Tensor) String() string {
+	if t.Name != "" {
+		return fmt.Sprintf("%s%v", t.Name, t.Shape)
+	}
+	return fmt.Sprintf("tensor%v", t.Shape)
+}

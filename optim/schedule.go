@@ -1,0 +1,39 @@
+package optim
+
+import "math"
+
+// Schedule gives the learning rate at a step (0-based).
+type Schedule interface {
+	LR(step int) float32
+}
+
+// Constant is a fixed learning rate after an optional linear warm-up.
+type Constant struct {
+	Peak   float32
+	Warmup int
+}
+
+func (s Constant) LR(step int) float32 {
+	if step < s.Warmup {
+		return s.Peak * float32(step+1) / float32(s.Warmup)
+	}
+	return s.Peak
+}
+
+// Cosine warms up linearly to Peak over Warmup steps, then decays along a half cosine to
+// Min at step Total (and stays there), as transformers' cosine schedule with a floor.
+type Cosine struct {
+	Peak, Min     float32
+	Warmup, Total int
+}
+
+func (s Cosine) LR(step int) float32 {
+	if step < s.Warmup {
+		return s.Peak * float32(step+1) / float32(s.Warmup)
+	}
+	if step >= s.Total || s.Total <= s.Warmup {
+		return s.Min
+	}
+	p := float64(step-s.Warmup) / float64(s.Total-s.Warmup)
+	return s.Min + (s.Peak-s.Min)*float32(0.5*(1+math.Cos(math.Pi*p)))
+}
