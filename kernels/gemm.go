@@ -1,0 +1,144 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Sgemm is the GEMM every op calls, row-major:
+//
+//	C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C
+//
+// op(X) = Xᵀ when transX (A then stored [k,m] with row stride lda, B stored [n,k]); lda, ldb
+// and ldc may exceed the row width. beta == 0 overwrites C without reading it; k == 0 or
+// alpha == 0 gives C = beta·C. It runs on OpenBLAS when that was loaded (see BLASBackend),
+// else on SgemmGo. Panics, naming every size, when the buffers cannot hold the shapes.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	if blasLoaded() && fitsInt32(m, n, k, lda, ldb, ldc) {
+		sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+}
+
+func fitsInt32(v ...int) bool {
+	for _, x := range v {
+		if x > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
+}
+
+// gemmBatchedGoFlops is the size (2·m·n·k per item) below which SgemmBatched runs its items on
+// the pure-Go GEMM, one goroutine per group of items, instead of one OpenBLAS call each: a
+// purego call plus OpenBLAS's own setup cost a few µs, which small items do not repay.
+// Measured with BenchmarkSgemmBatched on a 2-core AMD EPYC (see the commit that set it).
+const gemmBatchedGoFlops = 2 * 32 * 32 * 32
+
+// SgemmBatched runs batch independent GEMMs, item i on
+//
+//	a[i·strideA:], b[i·strideB:], c[i·strideC:]
+//
+// with Sgemm's meaning for every other argument. A stride of 0 broadcasts that operand (the
+// same A or B for every item); strideC must leave the C items disjoint (the batches are
+// computed concurrently). Large items each go to Sgemm (OpenBLAS 0.3.21 has no batched sgemm);
+// small ones run on the pure-Go GEMM, parallel over the batch.
+func SgemmBatched(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int,
+	b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
+		panic(fmt.Sprintf("kernels: SgemmBatched: negative batch=%d or stride (strideA=%d strideB=%d strideC=%d)",
+			batch, strideA, strideB, strideC))
+	}
+	if batch == 0 {
+		return
+	}
+	// Validate the last item (the largest offsets) and the first (strides may be 0).
+	last := batch - 1
+	checkGemm(transA, transB, m, n, k, len(a)-last*strideA, lda, len(b)-last*strideB, ldb,
+		len(c)-last*strideC, ldc)
+	if m > 0 && n > 0 && strideC < (m-1)*ldc+n && batch > 1 {
+		panic(fmt.Sprintf("kernels: SgemmBatched: strideC=%d overlaps C items of m=%d n=%d ldc=%d",
+			strideC, m, n, ldc))
+	}
+	if 2*m*n*k >= gemmBatchedGoFlops && blasLoaded() {
+		for i := 0; i < batch; i++ {
+			Sgemm(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc)
+		}
+		return
+	}
+	sgemmBatchedGo(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
+}
+
+// sgemmBatchedGo runs SgemmBatched's validated items on the pure-Go GEMM: goroutines split the
+// batch when it has at least one item per core, else each (large enough) item splits itself.
+func sgemmBatchedGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int,
+	b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	flops := 2 * m * n * k
+	if batch < runtime.GOMAXPROCS(0) || flops*batch < 2*gemmWorkerFlops {
+		for i := 0; i < batch; i++ {
+			SgemmGo(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc)
+		}
+		return
+	}
+	Parallel(batch, max(1, gemmWorkerFlops/max(1, flops)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ci := c[i*strideC:]
+			if !gemmTrivial(m, n, k, alpha, beta, ci, ldc) {
+				sgemmGo(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, ci, ldc, false)
+			}
+		}
+	})
+}
+
+// bf16Scratch holds SgemmBF16's rounded copies of A and B between calls.
+var bf16Scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// SgemmBF16 is Sgemm in mixed precision: op(A) and op(B) are rounded to bfloat16
+// (round-to-nearest-even, as RoundBF16) before multiplying; products accumulate in fp32 and
+// alpha, beta and C stay fp32. The rounded copies live in pooled scratch, so steady-state
+// calls do not allocate. (A VDPBF16PS kernel reading bf16 directly is later work.)
+func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	ra, ca := m, k
+	if transA {
+		ra, ca = k, m
+	}
+	rb, cb := k, n
+	if transB {
+		rb, cb = n, k
+	}
+	pa := bf16Scratch.Get().(*[]float32)
+	pb := bf16Scratch.Get().(*[]float32)
+	defer bf16Scratch.Put(pa)
+	defer bf16Scratch.Put(pb)
+	ar := roundBF16Matrix(pa, a, ra, ca, lda)
+	br := roundBF16Matrix(pb, b, rb, cb, ldb)
+	Sgemm(transA, transB, m, n, k, alpha, ar, ca, br, cb, beta, c, ldc)
+}
+
+// roundBF16Matrix writes the rows×cols matrix src (row stride ld) rounded to bfloat16 into the
+// buffer *buf, grown when needed, packed with row stride cols; it returns that matrix.
+func roundBF16Matrix(buf *[]float32, src []float32, rows, cols, ld int) []float32 {
+	if cap(*buf) < rows*cols {
+		*buf = make([]float32, rows*cols)
+	}
+	dst := (*buf)[:rows*cols]
+	Parallel(rows, max(1, 1<<16/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			RoundBF16(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+	})
+	return dst
+}
