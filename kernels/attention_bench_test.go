@@ -1,0 +1,31 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+)
+
+// go test ./kernels/ -run '^$' -bench Attention -benchtime 5x
+func benchAttention(bn *testing.B, bf16 bool, backward bool) {
+	b, t, h, kv, hd := 4, 512, 8, 4, 64
+	rng := newRNG(16)
+	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
+	do := randF32(rng, len(q), 1)
+	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
+	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+	opt := AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd))), BF16: bf16}
+	AttentionForward(o, lse, q, k, v, b, t, h, kv, hd, opt)
+	bn.ResetTimer()
+	for i := 0; i < bn.N; i++ {
+		AttentionForward(o, lse, q, k, v, b, t, h, kv, hd, opt)
+		if backward {
+			AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, t, h, kv, hd, opt)
+		}
+	}
+}
+
+func BenchmarkAttentionForward(b *testing.B)         { benchAttention(b, false, false) }
+func BenchmarkAttentionForwardBackward(b *testing.B) { benchAttention(b, false, true) }
+func BenchmarkAttentionBF16ForwardBackward(b *testing.B) {
+	benchAttention(b, true, true)
+}

@@ -1,0 +1,171 @@
+package kernels
+
+import (
+	"math"
+	"runtime"
+	"testing"
+)
+
+// docStarts builds DocStart [b·t] from document lengths per sequence (each list sums to t).
+func docStarts(t int, docs [][]int) []int32 {
+	var out []int32
+	for _, lens := range docs {
+		pos := 0
+		for _, n := range lens {
+			for i := 0; i < n; i++ {
+				out = append(out, int32(pos))
+			}
+			pos += n
+		}
+		if pos != t {
+			panic("document lengths do not sum to t")
+		}
+	}
+	return out
+}
+
+// Hand cases: t=1 gives o = v and lse = scale·q·k; a document of length 1 attends to itself only.
+func TestAttentionHand(t *testing.T) {
+	q, k, v := []float32{1, 2}, []float32{3, -1}, []float32{0.5, 7}
+	o, lse := make([]float32, 2), make([]float32, 1)
+	AttentionForward(o, lse, q, k, v, 1, 1, 1, 1, 2, AttnOpts{Scale: 0.5})
+	closeTo(t, "o", o, v, 0, 0)
+	closeTo(t, "lse", lse, []float32{0.5}, 1e-7, 0)
+
+	// t=3, docs [2,1]: token 2 sees only itself; token 1 sees 0 and 1 with scores 0 (q=0).
+	q3 := []float32{0, 0, 0}
+	k3 := []float32{1, 2, 3}
+	v3 := []float32{10, 20, 40}
+	o3, lse3 := make([]float32, 3), make([]float32, 3)
+	AttentionForward(o3, lse3, q3, k3, v3, 1, 3, 1, 1, 1, AttnOpts{Scale: 1, DocStart: []int32{0, 0, 2}})
+	closeTo(t, "o docs", o3, []float32{10, 15, 40}, 1e-6, 0)
+	closeTo(t, "lse docs", lse3, []float32{0, float32(math.Log(2)), 0}, 1e-6, 0)
+}
+
+func TestAttentionRefGradients(t *testing.T) {
+	rng := newRNG(12)
+	for _, c := range []struct {
+		b, t, h, kv, hd int
+		docs            [][]int
+	}{
+		{1, 4, 2, 2, 3, nil},
+		{2, 5, 4, 2, 3, [][]int{{2, 1, 2}, {1, 4}}},
+		{1, 6, 4, 1, 2, [][]int{{3, 3}}},
+	} {
+		b, tt, h, kv, hd := c.b, c.t, c.h, c.kv, c.hd
+		opt := AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd)))}
+		if c.docs != nil {
+			opt.DocStart = docStarts(tt, c.docs)
+		}
+		q, k, v := randF64(rng, b*tt*h*hd, 1.5), randF64(rng, b*tt*kv*hd, 1.5), randF64(rng, b*tt*kv*hd, 1)
+		r := randF64(rng, b*tt*h*hd, 1)
+		loss := func() float64 {
+			o, lse := make([]float64, len(q)), make([]float64, b*h*tt)
+			AttentionForwardRef(o, lse, q, k, v, b, tt, h, kv, hd, opt)
+			return dot64(r, o)
+		}
+		o, lse := make([]float64, len(q)), make([]float64, b*h*tt)
+		AttentionForwardRef(o, lse, q, k, v, b, tt, h, kv, hd, opt)
+		dq0, dk0, dv0 := randF64(rng, len(q), 1), randF64(rng, len(k), 1), randF64(rng, len(v), 1)
+		dq, dk, dv := clone(dq0), clone(dk0), clone(dv0)
+		AttentionBackwardRef(dq, dk, dv, r, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		name := label("attention b=%d t=%d h=%d kv=%d hd=%d docs=%v", b, tt, h, kv, hd, c.docs)
+		checkGrad(t, name+" dq", q, sub(dq, dq0), loss, 200, 1e-6, 1e-10)
+		checkGrad(t, name+" dk", k, sub(dk, dk0), loss, 200, 1e-6, 1e-10)
+		checkGrad(t, name+" dv", v, sub(dv, dv0), loss, 200, 1e-6, 1e-10)
+	}
+}
+
+// The float64 reference's lse is the log-sum-exp of the scaled scores, checked directly.
+func TestAttentionRefLSE(t *testing.T) {
+	rng := newRNG(13)
+	tt, hd := 5, 4
+	q, k, v := randF64(rng, tt*hd, 1), randF64(rng, tt*hd, 1), randF64(rng, tt*hd, 1)
+	o, lse := make([]float64, tt*hd), make([]float64, tt)
+	AttentionForwardRef(o, lse, q, k, v, 1, tt, 1, 1, hd, AttnOpts{Scale: 0.5})
+	for i := 0; i < tt; i++ {
+		var s float64
+		for j := 0; j <= i; j++ {
+			s += math.Exp(0.5 * dot64(q[i*hd:i*hd+hd], k[j*hd:j*hd+hd]))
+		}
+		if math.Abs(lse[i]-math.Log(s)) > 1e-12 {
+			t.Errorf("lse[%d] = %v, want %v", i, lse[i], math.Log(s))
+		}
+	}
+}
+
+func TestAttentionFastMatchesRef(t *testing.T) {
+	rng := newRNG(14)
+	type tc struct {
+		b, t, h, kv, hd int
+		docs            [][]int
+	}
+	cases := []tc{
+		{1, 1, 1, 1, 1, nil},
+		{2, 1, 4, 2, 5, nil},
+		{1, 63, 2, 2, 7, nil},
+		{1, 64, 2, 1, 8, nil},
+		{2, 65, 4, 2, 16, nil},
+		{1, 129, 4, 1, 3, nil},
+		{1, 130, 8, 2, 64, nil},
+		{2, 70, 4, 4, 9, [][]int{{1, 63, 1, 5}, {70}}},
+		{1, 200, 2, 1, 16, [][]int{{1, 1, 64, 65, 1, 60, 8}}},
+		{1, 150, 4, 2, 12, [][]int{{130, 20}}},
+	}
+	for _, c := range cases {
+		for _, bf16 := range []bool{false, true} {
+			b, tt, h, kv, hd := c.b, c.t, c.h, c.kv, c.hd
+			opt := AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd))), BF16: bf16}
+			if c.docs != nil {
+				opt.DocStart = docStarts(tt, c.docs)
+			}
+			name := label("b=%d t=%d h=%d kv=%d hd=%d docs=%v bf16=%v", b, tt, h, kv, hd, c.docs, bf16)
+			q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+			o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+			or, lser := make([]float32, len(q)), make([]float32, b*h*tt)
+			AttentionForward(o, lse, q, k, v, b, tt, h, kv, hd, opt)
+			AttentionForwardRef(or, lser, q, k, v, b, tt, h, kv, hd, opt)
+			tol := 2e-6
+			if bf16 {
+				tol = 2e-3 // a bf16 rounding of P may flip on a last-bit difference in S
+			}
+			closeTo(t, name+" o", o, or, tol, tol)
+			closeTo(t, name+" lse", lse, lser, 2e-6, 2e-6)
+			do := randF32(rng, len(q), 1)
+			dq0, dk0, dv0 := randF32(rng, len(q), 1), randF32(rng, len(k), 1), randF32(rng, len(v), 1)
+			dq, dk, dv := clone(dq0), clone(dk0), clone(dv0)
+			dqr, dkr, dvr := clone(dq0), clone(dk0), clone(dv0)
+			AttentionBackward(dq, dk, dv, do, q, k, v, or, lser, b, tt, h, kv, hd, opt)
+			AttentionBackwardRef(dqr, dkr, dvr, do, q, k, v, or, lser, b, tt, h, kv, hd, opt)
+			gtol := 1e-5
+			if bf16 {
+				gtol = 3e-3
+			}
+			closeTo(t, name+" dq", dq, dqr, gtol, gtol)
+			closeTo(t, name+" dk", dk, dkr, gtol, gtol)
+			closeTo(t, name+" dv", dv, dvr, gtol, gtol)
+		}
+	}
+}
+
+// Same bits for any GOMAXPROCS: every sum runs in a fixed order.
+func TestAttentionDeterministicAcrossProcs(t *testing.T) {
+	rng := newRNG(15)
+	b, tt, h, kv, hd := 2, 100, 4, 2, 8
+	opt := AttnOpts{Scale: 0.3}
+	q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+	do := randF32(rng, len(q), 1)
+	run := func() []float32 {
+		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+		AttentionForward(o, lse, q, k, v, b, tt, h, kv, hd, opt)
+		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+		AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		return append(append(append(o, dq...), dk...), dv...)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	one := run()
+	runtime.GOMAXPROCS(3)
+	three := run()
+	runtime.GOMAXPROCS(prev)
+	closeTo(t, "GOMAXPROCS 1 vs 3", three, one, 0, 0)
+}
