@@ -16,7 +16,9 @@ type command struct {
 }
 
 // commands is the explicit registry of subcommands, in the order usage lists them.
-var commands = []command{}
+var commands = []command{
+	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
+}
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).
 var errUsage = errors.New("usage")

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/layers/safetensors"
+)
+
+// cmdForward runs one forward (and optionally backward) pass of a model on token ids read
+// from a safetensors file and writes logits, loss and gradients to another: the way a user
+// checks Gwen's numbers against transformers'.
+func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	modelDir := fs.String("model", "", "Hugging Face model folder (config.json + safetensors)")
+	inPath := fs.String("input", "", "safetensors file with input_ids (I64 [B,T]) and optionally labels (I64 [B,T], -100 = ignore)")
+	outPath := fs.String("out", "", "safetensors file to write: logits, loss, grad.<param> with --grads")
+	grads := fs.Bool("grads", false, "also write the gradient of the loss for every parameter (needs labels)")
+	dtype := fs.String("dtype", "f32", "f32, or bf16 (mixed precision: bf16 matmul inputs, fp32 accumulation)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *modelDir == "" || *inPath == "" || *outPath == "" || fs.NArg() > 0 {
+		return fmt.Errorf("%w: need --model DIR --input IN.safetensors --out OUT.safetensors", errUsage)
+	}
+	if *dtype != "f32" && *dtype != "bf16" {
+		return fmt.Errorf("%w: --dtype %q (f32 or bf16)", errUsage, *dtype)
+	}
+	m, err := layers.Load(*modelDir)
+	if err != nil {
+		return err
+	}
+	m.BF16 = *dtype == "bf16"
+
+	in, err := safetensors.Open(*inPath)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	ids, b, t, err := readTokens(in, "input_ids")
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= m.Config.VocabSize {
+			return fmt.Errorf("%s: input_ids[%d][%d] = %d is outside the vocabulary [0, %d)", *inPath, i/t, i%t, id, m.Config.VocabSize)
+		}
+	}
+	var labels []int32
+	if _, ok := in.Info("labels"); ok {
+		var lb, lt int
+		if labels, lb, lt, err = readTokens(in, "labels"); err != nil {
+			return err
+		}
+		if lb != b || lt != t {
+			return fmt.Errorf("%s: labels are [%d,%d], input_ids [%d,%d]", *inPath, lb, lt, b, t)
+		}
+	}
+	if *grads && labels == nil {
+		return fmt.Errorf("%w: --grads needs labels in %s", errUsage, *inPath)
+	}
+
+	var tp *autograd.Tape
+	if *grads {
+		tp = autograd.NewTape()
+	}
+	res := m.Forward(tp, layers.Input{IDs: ids, B: b, T: t})
+	out := []safetensors.Tensor{{Name: "logits", DType: "F32", Shape: []int{b, t, m.Config.VocabSize},
+		F32: append([]float32(nil), res.Logits.Data...)}} // copied: backward reuses the logits' memory
+	if labels != nil {
+		logits := res.Logits.Reshape(b*t, m.Config.VocabSize)
+		ce, sum, count := autograd.CrossEntropy(tp, logits, layers.CausalTargets(labels, b, t), 0)
+		if count == 0 {
+			return fmt.Errorf("%s: every label is -100 after the causal shift; there is no loss to compute", *inPath)
+		}
+		loss := ce
+		total := sum / float64(count)
+		if math.IsNaN(total) || math.IsInf(total, 0) {
+			return fmt.Errorf("loss is %v: the model's numbers are not finite", total)
+		}
+		out = append(out, safetensors.Tensor{Name: "loss", DType: "F32", Shape: []int{}, F32: []float32{float32(total)}})
+		if *grads {
+			tp.Backward(loss)
+			for _, p := range m.Params() {
+				g := p.Grad()
+				if g == nil {
+					g = make([]float32, len(p.Data))
+				}
+				out = append(out, safetensors.Tensor{Name: "grad." + p.Name, DType: "F32", Shape: p.Shape, F32: g})
+			}
+		}
+		fmt.Fprintf(stdout, "loss %.6f over %d target tokens\n", total, count)
+	}
+	if err := safetensors.Write(*outPath, out, map[string]string{"producer": "gwen forward", "model": filepath.Base(*modelDir), "dtype": *dtype}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d tensors)\n", *outPath, len(out))
+	return nil
+}
+
+// readTokens reads a 2-D integer tensor as int32 token ids.
+func readTokens(f *safetensors.File, name string) (ids []int32, b, t int, err error) {
+	info, ok := f.Info(name)
+	if !ok {
+		return nil, 0, 0, fmt.Errorf("%s: no tensor %q", f.Path(), name)
+	}
+	if len(info.Shape) != 2 {
+		return nil, 0, 0, fmt.Errorf("%s: %s has shape %v, want [B,T]", f.Path(), name, info.Shape)
+	}
+	v, err := f.Int64(name)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	ids = make([]int32, len(v))
+	for i, x := range v {
+		if x != int64(int32(x)) {
+			return nil, 0, 0, fmt.Errorf("%s: %s[%d] = %d does not fit a token id", f.Path(), name, i, x)
+		}
+		ids[i] = int32(x)
+	}
+	return ids, info.Shape[0], info.Shape[1], nil
+}

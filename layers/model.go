@@ -1,0 +1,300 @@
+// Package layers owns the Qwen3 model: its config.json, parameters under Hugging Face names,
+// and the forward pass (embedding, decoder blocks with QK-norm GQA attention and SwiGLU or
+// mixture-of-experts MLPs, final norm, lm_head), plus loading and saving HF model folders.
+// It follows transformers' modeling_qwen3.py; it knows nothing of recipes or datasets.
+package layers
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
+)
+
+// Dimensions: B batch, T sequence, N = B·T token rows, D hidden_size, H query heads, KV
+// key/value heads, hd head_dim, I intermediate size, V vocabulary.
+
+// Adapter adds a learned correction to a Linear's output (LoRA implements it); layers knows
+// only this interface.
+type Adapter interface {
+	Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *autograd.Tensor
+}
+
+// Linear is a bias-free projection y = x·Wᵀ with W [out, in] as HF stores it.
+type Linear struct {
+	W       *autograd.Tensor
+	Adapter Adapter // nil unless an adapter wraps this projection
+}
+
+// Forward applies the projection (and its adapter, if any).
+func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) *autograd.Tensor {
+	y := autograd.Linear(tp, x, l.W, bf16)
+	if l.Adapter != nil {
+		y = l.Adapter.Forward(tp, x, y, bf16)
+	}
+	return y
+}
+
+// Attention is Qwen3's self-attention: q/k/v/o projections and per-head RMSNorm of q and k
+// applied before RoPE.
+type Attention struct {
+	Q, K, V, O   Linear   // q [H·hd, D], k and v [KV·hd, D], o [D, H·hd]
+	QNorm, KNorm *autograd.Tensor // [hd]
+}
+
+// MLP is the SwiGLU feed-forward: down(silu(gate(x)) · up(x)).
+type MLP struct {
+	Gate, Up, Down Linear // gate, up [I, D]; down [D, I]
+}
+
+// Block is one decoder layer. Exactly one of MLP and Sparse is set.
+type Block struct {
+	InputNorm    *autograd.Tensor // [D]
+	Attn         Attention
+	PostAttnNorm *autograd.Tensor // [D]
+	MLP          *MLP
+	Sparse       SparseMLP
+}
+
+// SparseMLP is a mixture-of-experts feed-forward (package moe provides it). It returns its
+// output and its router logits [N, E] for the load-balancing loss.
+type SparseMLP interface {
+	Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) (y, routerLogits *autograd.Tensor)
+	Params() []*autograd.Tensor
+}
+
+// Model is a Qwen3 causal language model.
+type Model struct {
+	Config Config
+	Embed  *autograd.Tensor // [V, D]
+	Blocks []*Block
+	Norm   *autograd.Tensor // [D]
+	LMHead *autograd.Tensor // [V, D]; the same tensor as Embed when tie_word_embeddings
+
+	BF16          bool // mixed precision: bf16-rounded matmul inputs, fp32 everything else
+	Checkpointing bool // recompute each block in backward instead of keeping its activations
+
+	rope    kernels.RoPE
+	ropeLen int
+	cos     []float32
+	sin     []float32
+}
+
+// Input is a batch of token rows.
+type Input struct {
+	IDs      []int32 // [B·T]
+	B, T     int
+	Pos      []int32 // [B·T] position ids; nil means 0..T-1 in every row
+	DocStart []int32 // [B·T] first token of each token's document (packing); nil: whole rows
+}
+
+// Output is what a forward pass produces.
+type Output struct {
+	Logits       *autograd.Tensor   // [B, T, V]
+	RouterLogits []*autograd.Tensor // [N, E] per sparse layer, in layer order (MoE only)
+}
+
+// SparseBuilder makes the sparse MLP of layer i from the config; package moe registers it so
+// that layers does not import moe. Nil means MoE models cannot be built.
+var SparseBuilder func(cfg *Config, layer int, newParam func(name string, shape ...int) *autograd.Tensor) (SparseMLP, error)
+
+// New allocates a model with zero parameters, named by the HF table.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rope, _ := cfg.RoPE()
+	m := &Model{Config: cfg, rope: rope}
+	D, H, KV, hd, I := cfg.HiddenSize, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, cfg.IntermediateSize
+	p := func(name string, shape ...int) *autograd.Tensor {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		return autograd.Param(name, make([]float32, n), shape...)
+	}
+	lin := func(name string, out, in int) Linear { return Linear{W: p(name+".weight", out, in)} }
+	m.Embed = p("model.embed_tokens.weight", cfg.VocabSize, D)
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		pre := fmt.Sprintf("model.layers.%d.", i)
+		b := &Block{
+			InputNorm: p(pre+"input_layernorm.weight", D),
+			Attn: Attention{
+				Q:     lin(pre+"self_attn.q_proj", H*hd, D),
+				K:     lin(pre+"self_attn.k_proj", KV*hd, D),
+				V:     lin(pre+"self_attn.v_proj", KV*hd, D),
+				O:     lin(pre+"self_attn.o_proj", D, H*hd),
+				QNorm: p(pre+"self_attn.q_norm.weight", hd),
+				KNorm: p(pre+"self_attn.k_norm.weight", hd),
+			},
+			PostAttnNorm: p(pre+"post_attention_layernorm.weight", D),
+		}
+		if cfg.IsSparseLayer(i) {
+			if SparseBuilder == nil {
+				return nil, fmt.Errorf("layer %d is a mixture-of-experts layer, but no MoE implementation is linked in (import github.com/gwen-ml/gwen/moe)", i)
+			}
+			sp, err := SparseBuilder(&m.Config, i, func(name string, shape ...int) *autograd.Tensor { return p(pre+name, shape...) })
+			if err != nil {
+				return nil, err
+			}
+			b.Sparse = sp
+		} else {
+			b.MLP = &MLP{Gate: lin(pre+"mlp.gate_proj", I, D), Up: lin(pre+"mlp.up_proj", I, D), Down: lin(pre+"mlp.down_proj", D, I)}
+		}
+		m.Blocks = append(m.Blocks, b)
+	}
+	m.Norm = p("model.norm.weight", D)
+	if cfg.TieWordEmbeddings {
+		m.LMHead = m.Embed
+	} else {
+		m.LMHead = p("lm_head.weight", cfg.VocabSize, D)
+	}
+	return m, nil
+}
+
+// Params lists every parameter once, in HF module order, each named by its HF tensor name.
+// The tied lm_head is not listed separately.
+func (m *Model) Params() []*autograd.Tensor {
+	ps := []*autograd.Tensor{m.Embed}
+	for _, b := range m.Blocks {
+		a := b.Attn
+		ps = append(ps, a.Q.W, a.K.W, a.V.W, a.O.W, a.QNorm, a.KNorm)
+		if b.MLP != nil {
+			ps = append(ps, b.MLP.Gate.W, b.MLP.Up.W, b.MLP.Down.W)
+		} else {
+			ps = append(ps, b.Sparse.Params()...)
+		}
+		ps = append(ps, b.InputNorm, b.PostAttnNorm)
+	}
+	ps = append(ps, m.Norm)
+	if m.LMHead != m.Embed {
+		ps = append(ps, m.LMHead)
+	}
+	return ps
+}
+
+// InitRandom fills the parameters from a seeded generator: 2-D weights ~ N(0, std²), norm
+// weights = 1. For benchmarks and tests; real weights come from Load.
+func (m *Model) InitRandom(seed uint64, std float64) {
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	for _, p := range m.Params() {
+		for i := range p.Data {
+			if len(p.Shape) == 1 {
+				p.Data[i] = 1
+			} else {
+				p.Data[i] = float32(r.NormFloat64() * std)
+			}
+		}
+	}
+}
+
+// ropeTables returns cos/sin tables covering positions 0..seqLen-1. Dynamic NTK depends on
+// the longest position in the batch, as in transformers, so its tables are rebuilt whenever
+// that changes; the other types reuse any table that is long enough.
+func (m *Model) ropeTables(seqLen int) (cos, sin []float32) {
+	if m.ropeLen != seqLen && (m.rope.Type == "dynamic" || m.ropeLen < seqLen) {
+		inv, scale := m.rope.InvFreq(seqLen)
+		hd := m.Config.HeadDim
+		m.cos = make([]float32, seqLen*hd)
+		m.sin = make([]float32, seqLen*hd)
+		kernels.RoPETables(m.cos, m.sin, inv, scale, seqLen, hd)
+		m.ropeLen = seqLen
+	}
+	return m.cos, m.sin
+}
+
+// Forward runs the model over a batch. With a nil tape nothing is recorded (inference).
+func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
+	c := &m.Config
+	N := in.B * in.T
+	if len(in.IDs) != N || (in.Pos != nil && len(in.Pos) != N) || (in.DocStart != nil && len(in.DocStart) != N) {
+		panic(fmt.Sprintf("layers.Forward: B=%d T=%d but %d ids, %d positions, %d document starts", in.B, in.T, len(in.IDs), len(in.Pos), len(in.DocStart)))
+	}
+	for i, id := range in.IDs {
+		if id < 0 || int(id) >= c.VocabSize {
+			panic(fmt.Sprintf("layers.Forward: token %d at row %d, column %d is outside the vocabulary [0, %d)", id, i/in.T, i%in.T, c.VocabSize))
+		}
+	}
+	pos := in.Pos
+	if pos == nil {
+		pos = make([]int32, N)
+		for i := range pos {
+			pos[i] = int32(i % in.T)
+		}
+	}
+	maxPos := int32(0)
+	for _, p := range pos {
+		maxPos = max(maxPos, p)
+	}
+	cos, sin := m.ropeTables(int(maxPos) + 1)
+
+	var out Output
+	x := autograd.Embedding(tp, m.Embed, in.IDs) // [N, D]
+	for _, b := range m.Blocks {
+		xin := x
+		block := func(tp *autograd.Tape) *autograd.Tensor {
+			y, router := m.block(tp, b, xin, in, pos, cos, sin)
+			if router != nil {
+				out.RouterLogits = append(out.RouterLogits, router)
+			}
+			return y
+		}
+		if m.Checkpointing && tp != nil && b.Sparse == nil {
+			x = tp.Checkpoint(block)
+		} else {
+			x = block(tp)
+		}
+	}
+	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
+	logits := autograd.Linear(tp, x, m.LMHead, m.BF16) // [N, V]
+	out.Logits = logits.Reshape(in.B, in.T, c.VocabSize)
+	return out
+}
+
+// block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)).
+func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32) (*autograd.Tensor, *autograd.Tensor) {
+	c := &m.Config
+	N, H, KV, hd := in.B*in.T, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	eps := float32(c.RMSNormEps)
+
+	h := autograd.RMSNorm(tp, x, b.InputNorm, eps)
+	q := b.Attn.Q.Forward(tp, h, m.BF16) // [N, H·hd]
+	k := b.Attn.K.Forward(tp, h, m.BF16) // [N, KV·hd]
+	v := b.Attn.V.Forward(tp, h, m.BF16) // [N, KV·hd]
+	q = autograd.RMSNorm(tp, q.Reshape(N*H, hd), b.Attn.QNorm, eps)
+	k = autograd.RMSNorm(tp, k.Reshape(N*KV, hd), b.Attn.KNorm, eps)
+	q = autograd.RoPE(tp, q.Reshape(N, H*hd), pos, cos, sin, H, hd)
+	k = autograd.RoPE(tp, k.Reshape(N, KV*hd), pos, cos, sin, KV, hd)
+	a := autograd.Attention(tp, q, k, v, in.B, in.T, H, KV, hd, kernels.AttnOpts{
+		Scale: float32(1 / math.Sqrt(float64(hd))), DocStart: in.DocStart, BF16: m.BF16,
+	})
+	x = autograd.Add(tp, x, b.Attn.O.Forward(tp, a, m.BF16))
+
+	h = autograd.RMSNorm(tp, x, b.PostAttnNorm, eps)
+	if b.Sparse != nil {
+		y, router := b.Sparse.Forward(tp, h, m.BF16)
+		return autograd.Add(tp, x, y), router
+	}
+	f := b.MLP
+	g := autograd.SwiGLU(tp, f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16))
+	return autograd.Add(tp, x, f.Down.Forward(tp, g, m.BF16)), nil
+}
+
+// CausalTargets shifts labels [B, T] left by one inside each row: position t is scored on
+// labels[t+1]; the last position of each row predicts nothing (-100), as transformers'
+// ForCausalLMLoss does.
+func CausalTargets(labels []int32, b, t int) []int32 {
+	out := make([]int32, b*t)
+	for r := 0; r < b; r++ {
+		for j := 0; j < t; j++ {
+			if j+1 < t {
+				out[r*t+j] = labels[r*t+j+1]
+			} else {
+				out[r*t+j] = -100
+			}
+		}
+	}
+	return out
+}
