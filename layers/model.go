@@ -40,7 +40,7 @@ func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) *auto
 // Attention is Qwen3's self-attention: q/k/v/o projections and per-head RMSNorm of q and k
 // applied before RoPE.
 type Attention struct {
-	Q, K, V, O   Linear   // q [H·hd, D], k and v [KV·hd, D], o [D, H·hd]
+	Q, K, V, O   Linear           // q [H·hd, D], k and v [KV·hd, D], o [D, H·hd]
 	QNorm, KNorm *autograd.Tensor // [hd]
 }
 
