@@ -18,6 +18,7 @@ type command struct {
 // commands is the explicit registry of subcommands, in the order usage lists them.
 var commands = []command{
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
+	{"data", "print Parquet examples as JSON lines (cat) or count rows and lengths (stats)", cmdData},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).

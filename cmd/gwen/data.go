@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gwen-ml/gwen/data"
+)
+
+// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]`.
+func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]", errUsage)
+	}
+	sub, rest := args[0], args[1:]
+	if sub != "cat" && sub != "stats" {
+		return fmt.Errorf("%w: unknown data subcommand %q (want cat or stats)", errUsage, sub)
+	}
+	fs := flag.NewFlagSet("data "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "example kind: text, chat or preference")
+	column := fs.String("column", "", `text column (default "text") or messages column (default "messages")`)
+	// Files and flags may come in any order.
+	var files []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%w: no Parquet files given", errUsage)
+	}
+	f, err := data.ParseFormat(*format)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	src, err := data.Open(files, data.Spec{Format: f, Column: *column})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if sub == "cat" {
+		return dataCat(src, f, stdout)
+	}
+	return dataStats(src, f, stdout)
+}
+
+type jsonMessage struct {
+	Role             string `json:"role"`
+	Content          string `json:"content"`
+	ReasoningContent string `json:"reasoning_content,omitempty"`
+}
+
+func jsonMessages(ms []data.Message) []jsonMessage {
+	out := make([]jsonMessage, len(ms))
+	for i, m := range ms {
+		out[i] = jsonMessage(m)
+	}
+	return out
+}
+
+// dataCat prints every example as one JSON line, in file order.
+func dataCat(src *data.Source, f data.Format, stdout io.Writer) error {
+	w := bufio.NewWriterSize(stdout, 1<<16)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for {
+		ex, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			w.Flush()
+			return err
+		}
+		var v any
+		switch {
+		case f == data.FormatText:
+			v = struct {
+				Text string `json:"text"`
+			}{ex.Text}
+		case f == data.FormatChat:
+			v = struct {
+				Messages []jsonMessage `json:"messages"`
+			}{jsonMessages(ex.Messages)}
+		case ex.ChosenMessages != nil:
+			v = struct {
+				Prompt   string        `json:"prompt"`
+				Chosen   []jsonMessage `json:"chosen"`
+				Rejected []jsonMessage `json:"rejected"`
+			}{ex.Prompt, jsonMessages(ex.ChosenMessages), jsonMessages(ex.RejectedMessages)}
+		default:
+			v = struct {
+				Prompt   string `json:"prompt"`
+				Chosen   string `json:"chosen"`
+				Rejected string `json:"rejected"`
+			}{ex.Prompt, ex.Chosen, ex.Rejected}
+		}
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+// dataStats prints row counts, what was skipped and length percentiles in characters.
+func dataStats(src *data.Source, f data.Format, stdout io.Writer) error {
+	fields := map[data.Format][]string{
+		data.FormatText:       {"text"},
+		data.FormatChat:       {"conversation", "messages (count)"},
+		data.FormatPreference: {"prompt", "chosen", "rejected"},
+	}[f]
+	lens := make([][]int, len(fields))
+	chars := func(ms []data.Message) int {
+		n := 0
+		for _, m := range ms {
+			n += utf8.RuneCountInString(m.Content) + utf8.RuneCountInString(m.ReasoningContent)
+		}
+		return n
+	}
+	for {
+		ex, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch f {
+		case data.FormatText:
+			lens[0] = append(lens[0], utf8.RuneCountInString(ex.Text))
+		case data.FormatChat:
+			lens[0] = append(lens[0], chars(ex.Messages))
+			lens[1] = append(lens[1], len(ex.Messages))
+		case data.FormatPreference:
+			lens[0] = append(lens[0], utf8.RuneCountInString(ex.Prompt))
+			lens[1] = append(lens[1], utf8.RuneCountInString(ex.Chosen))
+			lens[2] = append(lens[2], utf8.RuneCountInString(ex.Rejected))
+		}
+	}
+	c := src.Counts()
+	var b strings.Builder
+	fmt.Fprintf(&b, "files       %d\n", len(src.Files()))
+	fmt.Fprintf(&b, "rows        %d\n", c.Rows)
+	fmt.Fprintf(&b, "examples    %d\n", c.Examples)
+	fmt.Fprintf(&b, "skipped     %d (NULL rows %d, NULL messages %d, empty lists %d, unpaired %d)\n",
+		c.Skipped(), c.NullRows, c.NullMessages, c.EmptyLists, c.Unpaired)
+	fmt.Fprintf(&b, "\n%-18s %10s %8s %8s %8s %8s %8s %8s\n", "length (chars)", "total", "min", "p50", "p90", "p99", "max", "mean")
+	for i, name := range fields {
+		v := lens[i]
+		sort.Ints(v)
+		total := 0
+		for _, x := range v {
+			total += x
+		}
+		mean := 0.0
+		if len(v) > 0 {
+			mean = float64(total) / float64(len(v))
+		}
+		fmt.Fprintf(&b, "%-18s %10d %8d %8d %8d %8d %8d %8.1f\n", name, total,
+			percentile(v, 0), percentile(v, 50), percentile(v, 90), percentile(v, 99), percentile(v, 100), mean)
+	}
+	_, err := io.WriteString(stdout, b.String())
+	return err
+}
+
+// percentile is the nearest-rank percentile of sorted v (0 for no values).
+func percentile(v []int, p float64) int {
+	if len(v) == 0 {
+		return 0
+	}
+	k := int(float64(len(v))*p/100+0.999999) - 1
+	if k < 0 {
+		k = 0
+	}
+	if k >= len(v) {
+		k = len(v) - 1
+	}
+	return v[k]
+}
