@@ -1,0 +1,204 @@
+package moe
+
+import (
+	"fmt"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
+)
+
+// MixExperts is the routed expert op: with the routing of logits [N, E] (softmax, top-K,
+// renormalised when norm),
+//
+//	y[n] = Σ_j w[n,j] · down_e(silu(gate_e(x[n])) · up_e(x[n])),  e = experts[n,j]
+//
+// for x [N, D]. Token-slots are grouped by expert and every expert runs one GEMM per
+// projection over its rows, in forward and in backward; the gradient reaches x, every expert
+// weight, and the logits through the mixing weights. bf16 rounds the expert GEMMs' inputs.
+// It saves the gathered inputs [M, D] and the expert activations gate, up, h [M, I].
+func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert, k int, norm, bf16 bool) (*autograd.Tensor, *Routing) {
+	n, d := x.Rows()
+	E := len(experts)
+	if E == 0 || len(logits.Data) != n*E {
+		panic(fmt.Sprintf("moe.MixExperts: x %v, logits %v, %d experts", x.Shape, logits.Shape, E))
+	}
+	I := experts[0].Gate.Shape[0]
+	for e, ex := range experts {
+		if !shapeIs(ex.Gate, I, d) || !shapeIs(ex.Up, I, d) || !shapeIs(ex.Down, d, I) {
+			panic(fmt.Sprintf("moe.MixExperts: x %v, expert %d gate %v up %v down %v", x.Shape, e, ex.Gate.Shape, ex.Up.Shape, ex.Down.Shape))
+		}
+	}
+	gemm := kernels.Sgemm
+	if bf16 {
+		gemm = kernels.SgemmBF16
+	}
+	r := route(logits.Data, n, E, k, norm)
+	m := n * k
+	inputs := []*autograd.Tensor{x, logits}
+	for _, ex := range experts {
+		inputs = append(inputs, ex.Gate, ex.Up, ex.Down)
+	}
+	rec := tp.Recording(inputs...)
+	out := autograd.Zeros(x.Shape...)
+	out.RequiresGrad = rec
+
+	xg := make([]float32, m*d) // [M, D] x's rows in grouped order
+	gathered(xg, x.Data, r.rowToken, d)
+	g, u, h := make([]float32, m*I), make([]float32, m*I), make([]float32, m*I) // [M, I]
+	o := make([]float32, m*d)                                                   // [M, D] expert outputs, unweighted
+	for e, ex := range experts {
+		lo, c := r.offsets[e], r.Counts[e]
+		if c == 0 {
+			continue
+		}
+		gemm(false, true, c, I, d, 1, xg[lo*d:], d, ex.Gate.Data, d, 0, g[lo*I:], I)
+		gemm(false, true, c, I, d, 1, xg[lo*d:], d, ex.Up.Data, d, 0, u[lo*I:], I)
+	}
+	kernels.SwiGLUForward(h, g, u, m*I)
+	for e, ex := range experts {
+		lo, c := r.offsets[e], r.Counts[e]
+		if c == 0 {
+			continue
+		}
+		gemm(false, true, c, d, I, 1, h[lo*I:], I, ex.Down.Data, I, 0, o[lo*d:], d)
+	}
+	kernels.Parallel(n, 64, func(lo, hi int) { // y[n] = Σ_j w[n,j] · o[row of slot (n,j)]
+		for t := lo; t < hi; t++ {
+			y := out.Data[t*d : (t+1)*d]
+			for j := 0; j < k; j++ {
+				w, src := r.Weights[t*k+j], o[int(r.slotRow[t*k+j])*d:][:d]
+				for i, v := range src {
+					y[i] += w * v
+				}
+			}
+		}
+	})
+	if !rec {
+		return out, r
+	}
+	tp.Record(func() {
+		dy := out.Grad()
+		if dy == nil {
+			return
+		}
+		mixExpertsBackward(r, dy, x, logits, experts, xg, g, u, h, d, I, gemm)
+	})
+	return out, r
+}
+
+// mixExpertsBackward propagates dy [N, D] through MixExperts.
+func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, experts []Expert,
+	xg, g, u, h []float32, d, I int, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
+	n, k := r.N, r.K
+	m := n * k
+	dyg := make([]float32, m*d) // [M, D] dy in grouped order, unweighted
+	gathered(dyg, dy, r.rowToken, d)
+	dhu := make([]float32, m*I) // [M, I] dy·down, before the mixing weight
+	for e, ex := range experts {
+		lo, c := r.offsets[e], r.Counts[e]
+		if c > 0 {
+			gemm(false, false, c, I, d, 1, dyg[lo*d:], d, ex.Down.Data, I, 0, dhu[lo*I:], I)
+		}
+	}
+	// dL/dw of a slot is <dy[n], o_row> = <dy[n]·down, h_row>. Then scale by w: dh = w·dhu
+	// (in place) and dy_row = w·dy[n] (for down's gradient).
+	dw := make([]float32, m) // by slot n·K+j
+	kernels.Parallel(m, 32, func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			slot := r.rowSlot[row]
+			w := r.Weights[slot]
+			hr, dr := h[row*I:][:I], dhu[row*I:][:I]
+			var s float32
+			for i, v := range dr {
+				s += v * hr[i]
+				dr[i] = w * v
+			}
+			dw[slot] = s
+			for i := range dyg[row*d : (row+1)*d] {
+				dyg[row*d+i] *= w
+			}
+		}
+	})
+	dg, du := make([]float32, m*I), make([]float32, m*I)
+	kernels.SwiGLUBackward(dg, du, dhu, g, u, m*I)
+	for e, ex := range experts {
+		lo, c := r.offsets[e], r.Counts[e]
+		if c == 0 {
+			continue
+		}
+		if ex.Down.RequiresGrad { // ddown[D, I] += (w·dy)ᵀ · h
+			gemm(true, false, d, I, c, 1, dyg[lo*d:], d, h[lo*I:], I, 1, ex.Down.GradBuf(), I)
+		}
+		if ex.Gate.RequiresGrad { // dgate[I, D] += dgᵀ · x
+			gemm(true, false, I, d, c, 1, dg[lo*I:], I, xg[lo*d:], d, 1, ex.Gate.GradBuf(), d)
+		}
+		if ex.Up.RequiresGrad {
+			gemm(true, false, I, d, c, 1, du[lo*I:], I, xg[lo*d:], d, 1, ex.Up.GradBuf(), d)
+		}
+		if x.RequiresGrad { // dx rows = dg·gate + du·up, over dyg's memory
+			gemm(false, false, c, d, I, 1, dg[lo*I:], I, ex.Gate.Data, d, 0, dyg[lo*d:], d)
+			gemm(false, false, c, d, I, 1, du[lo*I:], I, ex.Up.Data, d, 1, dyg[lo*d:], d)
+		}
+	}
+	if x.RequiresGrad {
+		dx := x.GradBuf()
+		kernels.Parallel(n, 64, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				dst := dx[t*d : (t+1)*d]
+				for j := 0; j < k; j++ {
+					src := dyg[int(r.slotRow[t*k+j])*d:][:d]
+					for i, v := range src {
+						dst[i] += v
+					}
+				}
+			}
+		})
+	}
+	if logits.RequiresGrad {
+		routerBackward(logits.GradBuf(), r, dw)
+	}
+}
+
+// routerBackward accumulates into dl [N, E] the gradient of the logits from the gradient of
+// the mixing weights dw [N, K]. Renormalised, w = softmax over the chosen logits only, so
+// dl_e = w_j·(dw_j − Σ w·dw) on the chosen and 0 elsewhere; otherwise w_j = p_e of the full
+// softmax and dl_i = p_i·([i chosen]·dw_i − Σ_j w_j·dw_j).
+func routerBackward(dl []float32, r *Routing, dw []float32) {
+	E, k := r.E, r.K
+	kernels.Parallel(r.N, 256, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			w, gw, ex := r.Weights[t*k:(t+1)*k], dw[t*k:(t+1)*k], r.Experts[t*k:(t+1)*k]
+			var dot float64
+			for j := range w {
+				dot += float64(w[j]) * float64(gw[j])
+			}
+			row := dl[t*E : (t+1)*E]
+			if r.norm {
+				for j, e := range ex {
+					row[e] += w[j] * (gw[j] - float32(dot))
+				}
+				continue
+			}
+			p := r.Probs[t*E : (t+1)*E]
+			for i, pi := range p {
+				row[i] -= pi * float32(dot)
+			}
+			for j, e := range ex {
+				row[e] += p[e] * gw[j]
+			}
+		}
+	})
+}
+
+// gathered writes dst[row] = src[idx[row]] for rows of width d.
+func gathered(dst, src []float32, idx []int32, d int) {
+	kernels.Parallel(len(idx), 256, func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			copy(dst[row*d:(row+1)*d], src[int(idx[row])*d:][:d])
+		}
+	})
+}
+
+func shapeIs(t *autograd.Tensor, rows, cols int) bool {
+	return len(t.Shape) == 2 && t.Shape[0] == rows && t.Shape[1] == cols
+}
