@@ -6,6 +6,7 @@ import (
 
 	"github.com/gwen-ml/gwen/internal/golden"
 	"github.com/gwen-ml/gwen/layers"
+	_ "github.com/gwen-ml/gwen/moe" // registers the MoE builder, so tiny-moe runs
 	"github.com/gwen-ml/gwen/optim"
 )
 
