@@ -19,13 +19,22 @@ import (
 //	GWEN_BLAS=<name|path>  load exactly that library (a failure falls back to pure Go, and
 //	                       BLASBackend says why)
 //
-// blasLibraries is the search order when GWEN_BLAS is unset.
+// blasLibraries is the search order when GWEN_BLAS is unset. Debian's OpenMP build of OpenBLAS
+// 0.3.21 comes first, ahead of the alternatives link (which points to the pthread build unless
+// changed), because of how the two idle between calls, measured on a 2-core AMD EPYC with
+// BenchmarkBLASInterleaved: after each GEMM a pthread worker spins (sched_yield) for
+// 2^OPENBLAS_THREAD_TIMEOUT cycles, 2^28 by default, and burned a whole core (50 ms of CPU in
+// 50 ms idle) that Go goroutines, the GC or the data loader needed; the OpenMP workers went to
+// sleep (0.1-0.4 ms of CPU in the same 50 ms). GEMM speed and the speed of a Go-parallel pass
+// right after a GEMM did not differ beyond the noise of that shared machine. When the pthread
+// build is what loads, loadBLAS shortens its spin (OPENBLAS_THREAD_TIMEOUT=20, ≈0.4 ms; a
+// user's setting wins), which brought its idle burn down to 0.3-0.8 ms per 50 ms.
 var blasLibraries = []string{
-	"libopenblas.so.0", // Debian/Ubuntu alternatives link (pthread build unless changed)
+	"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+	"libopenblas.so.0", // Debian/Ubuntu alternatives link, other distributions' library
 	"libopenblas.so",
 	"/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
 	"/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
-	"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
 }
 
 // CBLAS enum values (cblas.h).
@@ -73,6 +82,9 @@ func loadBLAS() {
 		if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); !set &&
 			cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL {
 			os.Setenv("OPENBLAS_CORETYPE", "SkylakeX")
+		}
+		if _, set := os.LookupEnv("OPENBLAS_THREAD_TIMEOUT"); !set {
+			os.Setenv("OPENBLAS_THREAD_TIMEOUT", "20") // pthread build only; see blasLibraries
 		}
 		var errs []string
 		for _, name := range candidates {

@@ -1,7 +1,5 @@
 package kernels
 
-import "sync"
-
 // The pure-Go GEMM: always compiled, the fallback when OpenBLAS is absent and the cross-check
 // for it. Goto/BLIS structure: C is cut into nc-wide column panels; for each kc-deep slice of
 // k the matching kc×nc panel of op(B) is packed into NR-wide strips, every mc×kc block of op(A)
@@ -24,13 +22,13 @@ const (
 	gemmWorkerFlops = 1 << 18
 )
 
-// gemmScratch holds one worker's packing buffers; pooled so steady-state calls do not allocate.
+// gemmScratch holds one worker's packing buffers, reused so steady-state calls do not allocate.
 type gemmScratch struct {
 	a [gemmMC * gemmKC]float32
 	b [gemmKC * gemmNC]float32
 }
 
-var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
+var gemmScratchPool freeList[gemmScratch]
 
 // SgemmGo is the pure-Go GEMM, same contract as SgemmRef:
 //
@@ -111,8 +109,8 @@ type goGemm struct {
 
 // block computes C[r0:r1, c0:c1] on the calling goroutine.
 func (g *goGemm) block(r0, r1, c0, c1 int) {
-	s := gemmScratchPool.Get().(*gemmScratch)
-	defer gemmScratchPool.Put(s)
+	s := gemmScratchPool.get()
+	defer gemmScratchPool.put(s)
 	for jc := c0; jc < c1; jc += gemmNC {
 		nb := min(gemmNC, c1-jc)
 		for pc := 0; pc < g.k; pc += gemmKC {
