@@ -49,9 +49,9 @@ func (d *attnDims) minFirstKey(bi, i0, i1 int) int {
 // attnScratch is one worker's block buffers, pooled across calls.
 type attnScratch struct {
 	qp, qt, dop, dot, kp, kt, vp, vt, dkacc, dvacc, oacc []float32 // [64·hd] each
-	s, pt, ds, dst                                      []float32 // [64·64] each
-	m, l                                                []float32 // [64]
-	dd                                                  []float32 // [rep·t]
+	s, pt, ds, dst                                       []float32 // [64·64] each
+	m, l                                                 []float32 // [64]
+	dd                                                   []float32 // [rep·t]
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}

@@ -29,3 +29,12 @@ func BenchmarkAttentionForwardBackward(b *testing.B) { benchAttention(b, false, 
 func BenchmarkAttentionBF16ForwardBackward(b *testing.B) {
 	benchAttention(b, true, true)
 }
+// BenchmarkAttnNT measures the block micro-kernel alone (MB/s reads as MFLOP/s).
+func BenchmarkAttnNT(b *testing.B) {
+	rng := newRNG(1)
+	a, bb, c := randF32(rng, 64*64, 1), randF32(rng, 64*64, 1), make([]float32, 64*64)
+	b.SetBytes(2 * 64 * 64 * 64) // "bytes" = flops
+	for i := 0; i < b.N; i++ {
+		attnNT(c, 64, a, 64, bb, 64, 64, 64, 64, true)
+	}
+}
