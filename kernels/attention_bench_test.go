@@ -29,6 +29,7 @@ func BenchmarkAttentionForwardBackward(b *testing.B) { benchAttention(b, false, 
 func BenchmarkAttentionBF16ForwardBackward(b *testing.B) {
 	benchAttention(b, true, true)
 }
+
 // BenchmarkAttnNT measures the block micro-kernel alone (MB/s reads as MFLOP/s).
 func BenchmarkAttnNT(b *testing.B) {
 	rng := newRNG(1)
