@@ -71,11 +71,11 @@ func parseHeader(path string, hdr []byte, dataLen int64) (*header, error) {
 		}
 		if name == "__metadata__" {
 			if seenMeta {
-				return nil, fail("duplicate key \"__metadata__\" in header")
+				return nil, fail("\"__metadata__\" listed twice in the header")
 			}
 			seenMeta = true
 			if h.metadata, err = readMetadata(dec); err != nil {
-				return nil, fail("__metadata__: %v", err)
+				return nil, fail("__metadata__: %v", jsonErr(err))
 			}
 			continue
 		}
@@ -84,7 +84,7 @@ func parseHeader(path string, hdr []byte, dataLen int64) (*header, error) {
 		}
 		info, err := readTensorEntry(dec, name)
 		if err != nil {
-			return nil, fail("tensor %q: %v", name, err)
+			return nil, fail("tensor %q: %v", name, jsonErr(err))
 		}
 		if err := checkSize(info, dataLen); err != nil {
 			return nil, fail("tensor %q: %v", name, err)
@@ -107,6 +107,18 @@ func parseHeader(path string, hdr []byte, dataLen int64) (*header, error) {
 	}
 	sort.Strings(h.names)
 	return h, nil
+}
+
+// jsonErr marks the decoder's own errors (syntax, early end) as invalid JSON.
+func jsonErr(err error) error {
+	var syn *json.SyntaxError
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return errors.New("invalid header JSON: unexpected end of header")
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid header JSON: %w", err)
+	}
+	return err
 }
 
 // readMetadata reads the "__metadata__" value: an object of string values, or null.
