@@ -33,6 +33,12 @@ func (m *bpe) encode(dst []int32, word string, sc *scratch) []int32 {
 	if len(word) > smallWord {
 		return m.encodeHeap(dst, word, sc)
 	}
+	return m.encodeSmall(dst, word, sc)
+}
+
+// encodeSmall is encode on slices: each step scans the pair ranks for the lowest, merges it
+// and looks up only the two new pairs. Quadratic, and the fastest for short words.
+func (m *bpe) encodeSmall(dst []int32, word string, sc *scratch) []int32 {
 	syms := sc.syms[:0]
 	for i := 0; i < len(word); i++ {
 		syms = append(syms, m.byteTok[word[i]])

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -97,16 +98,19 @@ type fileJSON struct {
 	Normalizer   json.RawMessage `json:"normalizer"`
 	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
 	Decoder      json.RawMessage `json:"decoder"`
-	Model        struct {
-		Type                    string           `json:"type"`
-		Dropout                 *float64         `json:"dropout"`
-		ContinuingSubwordPrefix string           `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         string           `json:"end_of_word_suffix"`
-		ByteFallback            bool             `json:"byte_fallback"`
-		IgnoreMerges            bool             `json:"ignore_merges"`
-		Vocab                   map[string]int32 `json:"vocab"`
-		Merges                  json.RawMessage  `json:"merges"`
-	} `json:"model"`
+	Model        json.RawMessage `json:"model"`
+}
+
+// bpeJSON is tokenizer.json's model when its type is BPE.
+type bpeJSON struct {
+	Type                    string           `json:"type"`
+	Dropout                 *float64         `json:"dropout"`
+	ContinuingSubwordPrefix string           `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         string           `json:"end_of_word_suffix"`
+	ByteFallback            bool             `json:"byte_fallback"`
+	IgnoreMerges            bool             `json:"ignore_merges"`
+	Vocab                   map[string]int32 `json:"vocab"`
+	Merges                  json.RawMessage  `json:"merges"`
 }
 
 // component is the "type" and fields of a normalizer, pre-tokenizer or decoder.
@@ -137,10 +141,18 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 	if err := checkDecoder(f.Decoder); err != nil {
 		return nil, err
 	}
-	m := &f.Model
+	var kind struct{ Type string }
+	if err := json.Unmarshal(f.Model, &kind); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if kind.Type != "BPE" && kind.Type != "" {
+		return nil, fmt.Errorf("model type %q is not supported (only byte-level BPE)", kind.Type)
+	}
+	m := &bpeJSON{}
+	if err := json.Unmarshal(f.Model, m); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
 	switch {
-	case m.Type != "BPE" && m.Type != "":
-		return nil, fmt.Errorf("model type %q is not supported (only byte-level BPE)", m.Type)
 	case m.Dropout != nil && *m.Dropout != 0:
 		return nil, errors.New("BPE dropout is not supported")
 	case m.ByteFallback:
@@ -215,21 +227,28 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 	return t, nil
 }
 
-// parseMerges reads model.merges, either ["a b", …] or [["a", "b"], …].
+// parseMerges reads model.merges: pairs [["a", "b"], …] or strings ["a b", …].
 func parseMerges(data json.RawMessage, vocab map[string]int32) (map[uint64]uint64, error) {
 	var pairs [][2]string
 	if err := json.Unmarshal(data, &pairs); err != nil {
-		var lines []string
-		if err2 := json.Unmarshal(data, &lines); err2 != nil {
+		var items []json.RawMessage
+		if err := json.Unmarshal(data, &items); err != nil {
 			return nil, fmt.Errorf("model.merges: %w", err)
 		}
-		pairs = make([][2]string, len(lines))
-		for i, l := range lines {
-			a, b, ok := bytes.Cut([]byte(l), []byte(" "))
-			if !ok {
-				return nil, fmt.Errorf("model.merges[%d] %q is not two tokens", i, l)
+		pairs = make([][2]string, len(items))
+		for i, it := range items {
+			var line string
+			if err := json.Unmarshal(it, &line); err != nil {
+				if err := json.Unmarshal(it, &pairs[i]); err != nil {
+					return nil, fmt.Errorf("model.merges[%d]: %w", i, err)
+				}
+				continue
 			}
-			pairs[i] = [2]string{string(a), string(b)}
+			a, b, ok := strings.Cut(line, " ")
+			if !ok {
+				return nil, fmt.Errorf("model.merges[%d] %q is not two tokens", i, line)
+			}
+			pairs[i] = [2]string{a, b}
 		}
 	}
 	merges := make(map[uint64]uint64, len(pairs))
