@@ -509,7 +509,10 @@ func TestBadMoECheckpoints(t *testing.T) {
 		{"top-k > experts", setCfg("num_experts_per_tok", 9), []string{"num_experts_per_tok", "9", "8"}},
 		{"fewer experts in config", setCfg("num_experts", 6), []string{"model.layers.1.mlp.experts.6"}},
 		{"moe_intermediate_size contradicts", setCfg("moe_intermediate_size", 48), []string{"model.layers.1.mlp.experts.0.gate_proj.weight", "[32 64]", "[48 64]"}},
-		{"missing num_experts", func(ts []safetensors.Tensor, cfg map[string]any) []safetensors.Tensor { delete(cfg, "num_experts"); return ts }, []string{"num_experts"}},
+		{"missing num_experts", func(ts []safetensors.Tensor, cfg map[string]any) []safetensors.Tensor {
+			delete(cfg, "num_experts")
+			return ts
+		}, []string{"num_experts"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := corruptCopy(t, c.edit)
