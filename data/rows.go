@@ -235,7 +235,7 @@ func (g *groupReader) err(err error, s leafSpec) error {
 	if err == io.ErrUnexpectedEOF {
 		err = fmt.Errorf("column chunk ended before the row group did: %w", err)
 	}
-	return fmt.Errorf("leaf column %d: %w", s.index, err)
+	return fmt.Errorf("column %q: %w", s.name, err)
 }
 
 // read consumes one row of a message list. The role cursor's levels drive the structure; the

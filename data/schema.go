@@ -34,6 +34,7 @@ const (
 type leafSpec struct {
 	index  int // leaf column index in the row group
 	maxDef int
+	name   string // dotted path, for errors
 }
 
 // listSpec is a message list: the definition levels that tell a NULL row, an empty list and a
@@ -130,7 +131,7 @@ func resolveString(file string, root *parquet.Column, name string) (leafSpec, er
 	if !c.Leaf() || c.Repeated() || c.Type().Kind() != parquet.ByteArray {
 		return leafSpec{}, &SchemaError{File: file, Column: name, Found: describe(c), Want: wantString}
 	}
-	return leafSpec{index: c.Index(), maxDef: c.MaxDefinitionLevel()}, nil
+	return leafSpec{index: c.Index(), maxDef: c.MaxDefinitionLevel(), name: strings.Join(c.Path(), ".")}, nil
 }
 
 // resolveMessages finds a top-level message list in any of the layouts writers use:
@@ -176,7 +177,7 @@ func resolveMessages(file string, root *parquet.Column, name string) (listSpec, 
 		if c == nil || !c.Leaf() || c.Repeated() || c.Type().Kind() != parquet.ByteArray {
 			return leafSpec{index: -1}, false
 		}
-		return leafSpec{index: c.Index(), maxDef: c.MaxDefinitionLevel()}, true
+		return leafSpec{index: c.Index(), maxDef: c.MaxDefinitionLevel(), name: strings.Join(c.Path(), ".")}, true
 	}
 	var ok1, ok2 bool
 	s.role, ok1 = field("role")

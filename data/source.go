@@ -202,8 +202,15 @@ func (s *Source) Next() (Example, error) {
 	}
 }
 
-// nextRow reads the row at the current position and advances past it.
-func (s *Source) nextRow(keep bool) (Example, rowStatus, error) {
+// nextRow reads the row at the current position and advances past it. A panic inside the
+// Parquet decoder on corrupt data becomes an error naming the file and row.
+func (s *Source) nextRow(keep bool) (ex Example, st rowStatus, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.closeFile()
+			err = fmt.Errorf("%s: row group %d, row %d: corrupt data: %v", s.path(), s.pos.RowGroup, s.pos.Row, r)
+		}
+	}()
 	for {
 		if s.pos.File >= len(s.files) {
 			return Example{}, 0, io.EOF
@@ -238,6 +245,13 @@ func (s *Source) nextRow(keep bool) (Example, rowStatus, error) {
 		s.pos.Row++
 		return ex, st, nil
 	}
+}
+
+func (s *Source) path() string {
+	if s.pos.File < len(s.files) {
+		return s.files[s.pos.File].path
+	}
+	return "?"
 }
 
 // openGroup opens the row group at s.pos and skips to s.pos.Row.

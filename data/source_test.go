@@ -69,7 +69,7 @@ func sharedParquet() string {
 
 // goldenDirs are the folders whose manifest.json the tests check every present file of.
 func goldenDirs(t *testing.T) []string {
-	dirs := []string{"testdata/parquet", "testdata/parquet/regen"}
+	dirs := []string{"testdata/parquet", "testdata/parquet/regen", "testdata/parquet/v2"}
 	if s := sharedParquet(); s != "" {
 		dirs = append(dirs, s)
 	} else {
@@ -453,6 +453,41 @@ func TestSchemaErrors(t *testing.T) {
 		var se *SchemaError
 		if strings.Contains(c.want[1], `"`) && !errors.As(err, &se) {
 			t.Errorf("%v is not a *SchemaError", err)
+		}
+	}
+}
+
+// TestCorruptPage: damaged page bytes (footer intact) are an error naming the file, the row
+// group and the column when the row is read, never a crash.
+func TestCorruptPage(t *testing.T) {
+	full, err := os.ReadFile("testdata/parquet/v2/pretrain_hyparquet_v2_small.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{1000, 120000} {
+		b := append([]byte(nil), full...)
+		for i := off; i < off+64; i++ {
+			b[i] ^= 0x5a
+		}
+		p := filepath.Join(t.TempDir(), "damaged.parquet")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open([]string{p}, Spec{Format: FormatText})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for err == nil {
+			_, err = src.Next()
+		}
+		src.Close()
+		if err == io.EOF {
+			t.Fatalf("offset %d: damage not detected", off)
+		}
+		for _, w := range []string{p, "row group", `column "text"`} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("offset %d: error %q does not say %q", off, err, w)
+			}
 		}
 	}
 }
