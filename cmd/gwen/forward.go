@@ -10,6 +10,7 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
+	"github.com/gwen-ml/gwen/moe"
 )
 
 // cmdForward runs one forward (and optionally backward) pass of a model on token ids read
@@ -80,7 +81,17 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: every label is -100 after the causal shift; there is no loss to compute", *inPath)
 		}
 		loss := ce
-		total := sum / float64(count)
+		ceLoss := sum / float64(count)
+		total := ceLoss
+		if len(res.RouterLogits) > 0 { // MoE: loss = CE + router_aux_loss_coef · load-balancing loss
+			var parts moe.RouterLosses
+			loss, parts = moe.AddRouterLosses(tp, ce, res.RouterLogits, &m.Config, 0)
+			total = ceLoss + m.Config.RouterAuxLossCoef*parts.Aux
+			out = append(out,
+				safetensors.Tensor{Name: "ce_loss", DType: "F32", Shape: []int{}, F32: []float32{float32(ceLoss)}},
+				safetensors.Tensor{Name: "aux_loss", DType: "F32", Shape: []int{}, F32: []float32{float32(parts.Aux)}})
+			fmt.Fprintf(stdout, "ce_loss %.6f, aux_loss %.6f (coefficient %g)\n", ceLoss, parts.Aux, m.Config.RouterAuxLossCoef)
+		}
 		if math.IsNaN(total) || math.IsInf(total, 0) {
 			return fmt.Errorf("loss is %v: the model's numbers are not finite", total)
 		}
