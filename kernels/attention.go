@@ -118,7 +118,7 @@ func attnForwardBlock(w *attnScratch, d *attnDims, o, lse, q, k, v []float32, bi
 	for j0 := jStart; j0 < i1; j0 += attnBK {
 		nb := min(attnBK, i1-j0)
 		packRows(w.kp, hd, k, d.kOff(bi, j0, g), d.kv*hd, nb, hd, d.bf16)
-		attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false)
+		attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false, triCols, i0-j0)
 		for r := 0; r < mq; r++ {
 			i := i0 + r
 			row := w.s[r*attnBK : r*attnBK+nb]
@@ -151,7 +151,7 @@ func attnForwardBlock(w *attnScratch, d *attnDims, o, lse, q, k, v []float32, bi
 		}
 		if fused {
 			packRowsT(w.vt, attnBK, v, d.kOff(bi, j0, g), d.kv*hd, nb, hd, false)
-			attnNT(oacc, hd, w.s, attnBK, w.vt, attnBK, mq, hd, nb, true)
+			attnNT(oacc, hd, w.s, attnBK, w.vt, attnBK, mq, hd, nb, true, triKTo, i0-j0)
 		}
 	}
 	lseRow := lse[(bi*d.h+hh)*d.t+i0 : (bi*d.h+hh)*d.t+i1]
@@ -162,7 +162,7 @@ func attnForwardBlock(w *attnScratch, d *attnDims, o, lse, q, k, v []float32, bi
 		for j0 := jStart; j0 < i1; j0 += attnBK {
 			nb := min(attnBK, i1-j0)
 			packRows(w.kp, hd, k, d.kOff(bi, j0, g), d.kv*hd, nb, hd, true)
-			attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false)
+			attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false, triCols, i0-j0)
 			for r := 0; r < mq; r++ {
 				i := i0 + r
 				row := w.s[r*attnBK : r*attnBK+nb]
@@ -176,7 +176,7 @@ func attnForwardBlock(w *attnScratch, d *attnDims, o, lse, q, k, v []float32, bi
 				}
 			}
 			packRowsT(w.vt, attnBK, v, d.kOff(bi, j0, g), d.kv*hd, nb, hd, true)
-			attnNT(oacc, hd, w.s, attnBK, w.vt, attnBK, mq, hd, nb, true)
+			attnNT(oacc, hd, w.s, attnBK, w.vt, attnBK, mq, hd, nb, true, triKTo, i0-j0)
 		}
 	}
 	for r := 0; r < mq; r++ {
@@ -253,7 +253,7 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 				packRows(w.dop, hd, do, qoff, rs, mq, hd, false)
 				packRowsT(w.dot, attnBQ, do, qoff, rs, mq, hd, false)
 				// P (fp32) into s, its rounded transpose into pt.
-				attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false)
+				attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false, triCols, i0-j0)
 				for r := 0; r < mq; r++ {
 					i := i0 + r
 					row := w.s[r*attnBK : r*attnBK+nb]
@@ -271,23 +271,26 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 					}
 				}
 				// dV += Pᵀ·dO
-				attnNT(dvacc, hd, w.pt, attnBQ, w.dot, attnBQ, nb, hd, mq, true)
+				attnNT(dvacc, hd, w.pt, attnBQ, w.dot, attnBQ, nb, hd, mq, true, triKFrom, i0-j0)
 				// dP = dO·Vᵀ, then dS = scale·P∘(dP − D) in place, and its transpose.
-				attnNT(w.ds, attnBK, w.dop, hd, w.vp, hd, mq, nb, hd, false)
+				attnNT(w.ds, attnBK, w.dop, hd, w.vp, hd, mq, nb, hd, false, triCols, i0-j0)
 				for r := 0; r < mq; r++ {
 					dd := w.dd[x*t+i0+r]
 					prow := w.s[r*attnBK : r*attnBK+nb]
 					drow := w.ds[r*attnBK : r*attnBK+nb]
 					for j, p := range prow {
-						s := p * (drow[j] - dd) * d.scale
+						var s float32
+						if p != 0 { // dP beyond the causal edge was never computed
+							s = p * (drow[j] - dd) * d.scale
+						}
 						drow[j] = s
 						w.dst[j*attnBQ+r] = s
 					}
 				}
 				// dQ += dS·K straight into dq (this worker owns these rows).
-				attnNT(dq[qoff:], rs, w.ds, attnBK, w.kt, attnBK, mq, hd, nb, true)
+				attnNT(dq[qoff:], rs, w.ds, attnBK, w.kt, attnBK, mq, hd, nb, true, triKTo, i0-j0)
 				// dK += dSᵀ·Q
-				attnNT(dkacc, hd, w.dst, attnBQ, w.qt, attnBQ, nb, hd, mq, true)
+				attnNT(dkacc, hd, w.dst, attnBQ, w.qt, attnBQ, nb, hd, mq, true, triKFrom, i0-j0)
 			}
 		}
 		for r := 0; r < nb; r++ {

@@ -36,6 +36,6 @@ func BenchmarkAttnNT(b *testing.B) {
 	a, bb, c := randF32(rng, 64*64, 1), randF32(rng, 64*64, 1), make([]float32, 64*64)
 	b.SetBytes(2 * 64 * 64 * 64) // "bytes" = flops
 	for i := 0; i < b.N; i++ {
-		attnNT(c, 64, a, 64, bb, 64, 64, 64, 64, true)
+		attnNT(c, 64, a, 64, bb, 64, 64, 64, 64, true, triNone, 0)
 	}
 }

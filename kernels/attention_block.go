@@ -8,22 +8,44 @@ package kernels
 // (acc adds to C, else overwrites). 2×3 register tiles: six accumulators and five loads per six
 // multiply-adds; the largest tile whose inner loop the Go compiler keeps entirely in the 15
 // usable XMM registers (2×4 spills three values per step and ran slower).
-func attnNT(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int, acc bool) {
+//
+// tri skips work a causal mask makes zero (rows are handled in pairs, so a pair's range is the
+// union of its two rows'):
+//
+//	triNone:  everything
+//	triCols:  only C[i][j] with j ≤ i+off are computed; the rest of C is left unwritten
+//	triKTo:   A[i][p] is known zero for p > i+off, so the sum stops there
+//	triKFrom: A[i][p] is known zero for p < i−off, so the sum starts there
+func attnNT(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int, acc bool, tri, off int) {
 	if m <= 0 || n <= 0 {
 		return
 	}
+	// span returns the columns and the reduction range row pair (i, i+1) needs.
+	span := func(i int) (nn, kLo, kHi int) {
+		nn, kLo, kHi = n, 0, k
+		switch tri {
+		case triCols:
+			nn = min(n, max(0, i+2+off))
+		case triKTo:
+			kHi = min(k, max(0, i+2+off))
+		case triKFrom:
+			kLo = min(k, max(0, i-off))
+		}
+		return nn, kLo, kHi
+	}
 	i := 0
 	for ; i+2 <= m; i += 2 {
-		a0 := a[i*lda : i*lda+k]
-		a1 := a[(i+1)*lda : (i+1)*lda+k]
+		nn, kLo, kHi := span(i)
+		a0 := a[i*lda+kLo : i*lda+kHi]
+		a1 := a[(i+1)*lda+kLo : (i+1)*lda+kHi]
 		a1 = a1[:len(a0)]
-		c0 := c[i*ldc : i*ldc+n]
-		c1 := c[(i+1)*ldc : (i+1)*ldc+n]
+		c0 := c[i*ldc : i*ldc+nn]
+		c1 := c[(i+1)*ldc : (i+1)*ldc+nn]
 		j := 0
-		for ; j+3 <= n; j += 3 {
-			b0 := b[j*ldb : j*ldb+k]
-			b1 := b[(j+1)*ldb : (j+1)*ldb+k]
-			b2 := b[(j+2)*ldb : (j+2)*ldb+k]
+		for ; j+3 <= nn; j += 3 {
+			b0 := b[j*ldb+kLo : j*ldb+kHi]
+			b1 := b[(j+1)*ldb+kLo : (j+1)*ldb+kHi]
+			b2 := b[(j+2)*ldb+kLo : (j+2)*ldb+kHi]
 			b0, b1, b2 = b0[:len(a0)], b1[:len(a0)], b2[:len(a0)]
 			var s00, s01, s02, s10, s11, s12 float32
 			for p, x0 := range a0 {
@@ -49,8 +71,8 @@ func attnNT(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m,
 				r1[0], r1[1], r1[2] = s10, s11, s12
 			}
 		}
-		for ; j < n; j++ {
-			b0 := b[j*ldb : j*ldb+k]
+		for ; j < nn; j++ {
+			b0 := b[j*ldb+kLo : j*ldb+kHi]
 			b0 = b0[:len(a0)]
 			var s0, s1 float32
 			for p, x0 := range a0 {
@@ -66,10 +88,11 @@ func attnNT(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m,
 		}
 	}
 	if i < m {
-		a0 := a[i*lda : i*lda+k]
-		c0 := c[i*ldc : i*ldc+n]
+		nn, kLo, kHi := span(i)
+		a0 := a[i*lda+kLo : i*lda+kHi]
+		c0 := c[i*ldc : i*ldc+nn]
 		for j := range c0 {
-			b0 := b[j*ldb : j*ldb+k]
+			b0 := b[j*ldb+kLo : j*ldb+kHi]
 			b0 = b0[:len(a0)]
 			var s0, s1 float32
 			p := 0
@@ -88,6 +111,14 @@ func attnNT(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m,
 		}
 	}
 }
+
+// Causal-mask modes of attnNT.
+const (
+	triNone = iota
+	triCols
+	triKTo
+	triKFrom
+)
 
 // packRows copies rows×hd values, row r from src[off+r·stride:], into dst with row stride ld,
 // rounding to bfloat16 when rnd.

@@ -169,3 +169,47 @@ func TestAttentionDeterministicAcrossProcs(t *testing.T) {
 	runtime.GOMAXPROCS(prev)
 	closeTo(t, "GOMAXPROCS 1 vs 3", three, one, 0, 0)
 }
+
+// attnNT against plain loops in every causal mode, for odd and even sizes and offsets.
+func TestAttnNTModes(t *testing.T) {
+	rng := newRNG(17)
+	for _, sz := range [][3]int{{1, 1, 1}, {5, 7, 3}, {64, 64, 64}, {63, 65, 9}, {2, 3, 4}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, off := range []int{-3, 0, 1, 2, 64} {
+			for _, mode := range []int{triNone, triCols, triKTo, triKFrom} {
+				a, b := randF32(rng, m*k, 1), randF32(rng, n*k, 1)
+				if mode == triKTo || mode == triKFrom { // the kernel may assume these zeros
+					for i := 0; i < m; i++ {
+						for p := 0; p < k; p++ {
+							if (mode == triKTo && p > i+off) || (mode == triKFrom && p < i-off) {
+								a[i*k+p] = 0
+							}
+						}
+					}
+				}
+				c0 := randF32(rng, m*n, 1)
+				for _, acc := range []bool{false, true} {
+					c := clone(c0)
+					attnNT(c, n, a, k, b, k, m, n, k, acc, mode, off)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							if mode == triCols && j > i+off {
+								continue // not computed by contract
+							}
+							var s float64
+							for p := 0; p < k; p++ {
+								s += float64(a[i*k+p]) * float64(b[j*k+p])
+							}
+							if acc {
+								s += float64(c0[i*n+j])
+							}
+							if math.Abs(float64(c[i*n+j])-s) > 1e-5*(1+math.Abs(s)) {
+								t.Fatalf("m=%d n=%d k=%d mode=%d off=%d acc=%v: C[%d][%d] = %v, want %v", m, n, k, mode, off, acc, i, j, c[i*n+j], s)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
