@@ -173,3 +173,58 @@ func TestRoPEGolden(t *testing.T) {
 		t.Fatalf("only %d golden (case, length) pairs checked", checked)
 	}
 }
+
+// YaRN options the golden cases do not exercise, against values worked out from the formulas
+// (YaRN paper / transformers' _compute_yarn_parameters).
+func TestRoPEYarnOptions(t *testing.T) {
+	base := RoPE{Type: "yarn", Theta: 1e4, HeadDim: 16, Factor: 4, MaxPositionEmbeddings: 128, OriginalMaxPositionEmbeddings: 32}
+	ln4 := math.Log(4)
+
+	r := base
+	r.MScale, r.MScaleAllDim = 1, 0.5
+	if _, sc := r.InvFreq(10); math.Abs(float64(sc)-(0.1*ln4+1)/(0.05*ln4+1)) > 1e-6 {
+		t.Errorf("mscale/mscale_all_dim scaling %v, want %v", sc, (0.1*ln4+1)/(0.05*ln4+1))
+	}
+	r = base
+	r.MScale = 2 // without mscale_all_dim transformers ignores mscale
+	if _, sc := r.InvFreq(10); math.Abs(float64(sc)-(0.1*ln4+1)) > 1e-6 {
+		t.Errorf("mscale alone: scaling %v, want %v", sc, 0.1*ln4+1)
+	}
+	r = base
+	r.AttentionFactor = 0.7
+	if _, sc := r.InvFreq(10); math.Abs(float64(sc)-0.7) > 1e-7 {
+		t.Errorf("explicit attention_factor: %v, want 0.7", sc)
+	}
+
+	// Correction range for dim 16, base 1e4, original 32: low = dim·ln(32/(32·2π))/(2 ln 1e4)
+	// < 0 → 0; high = dim·ln(32/(1·2π))/(2 ln 1e4) ≈ 1.414, ceil → 2 when truncating.
+	high := 16 * math.Log(32/(2*math.Pi)) / (2 * math.Log(1e4))
+	extra1 := 1 / math.Pow(1e4, 2.0/16)
+	want := func(ramp float64) float64 { // inv_freq[1] for a given ramp value
+		ef := 1 - ramp
+		return extra1/4*(1-ef) + extra1*ef
+	}
+	inv, _ := base.InvFreq(10)
+	if math.Abs(float64(inv[1])-want(0.5)) > 1e-6*want(0.5) {
+		t.Errorf("truncated yarn inv_freq[1] = %v, want %v", inv[1], want(0.5))
+	}
+	no := false
+	r = base
+	r.Truncate = &no
+	inv, _ = r.InvFreq(10)
+	if math.Abs(float64(inv[1])-want(1/high)) > 1e-6*want(1/high) {
+		t.Errorf("untruncated yarn inv_freq[1] = %v, want %v (high %v)", inv[1], want(1/high), high)
+	}
+	if math.Abs(float64(inv[0])-1) > 1e-7 || math.Abs(float64(inv[7])-1/math.Pow(1e4, 14.0/16)/4) > 1e-6*float64(inv[7]) {
+		t.Errorf("yarn ends: inv_freq[0] = %v (want extrapolated 1), inv_freq[7] = %v (want interpolated)", inv[0], inv[7])
+	}
+}
+
+func TestRoPEUnknownTypePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for rope type longrope")
+		}
+	}()
+	RoPE{Type: "longrope", Theta: 1e4, HeadDim: 8}.InvFreq(4)
+}
