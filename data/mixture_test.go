@@ -43,7 +43,11 @@ func TestSeek(t *testing.T) {
 	if want := int64(36 + 5000 + 36); int64(len(all)) != want {
 		t.Fatalf("%d examples, want %d", len(all), want)
 	}
-	for k := 0; k < len(all); k += 97 {
+	ks := []int{0, 1, 35, 36, 37, 36 + 2047, 36 + 2048, 36 + 4096, 36 + 5000, len(all) - 1}
+	for k := 100; k < len(all); k += 1009 {
+		ks = append(ks, k)
+	}
+	for _, k := range ks {
 		s2, err := Open(files, spec)
 		if err != nil {
 			t.Fatal(err)

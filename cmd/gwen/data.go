@@ -12,9 +12,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/gwen-ml/gwen/data"
+	"github.com/gwen-ml/gwen/data/tokenizer"
 )
 
-// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]`.
+// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]
+// [--tokenizer DIR]` (the tokenizer only for stats).
 func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]", errUsage)
@@ -27,6 +29,7 @@ func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "example kind: text, chat or preference")
 	column := fs.String("column", "", `text column (default "text") or messages column (default "messages")`)
+	tokDir := fs.String("tokenizer", "", "stats: also count tokens with the tokenizer.json of this model folder")
 	// Files and flags may come in any order.
 	var files []string
 	for {
@@ -46,6 +49,15 @@ func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if *tokDir != "" && sub != "stats" {
+		return fmt.Errorf("%w: --tokenizer is for stats", errUsage)
+	}
+	var tok *tokenizer.Tokenizer
+	if *tokDir != "" {
+		if tok, err = tokenizer.Load(*tokDir); err != nil {
+			return err
+		}
+	}
 	src, err := data.Open(files, data.Spec{Format: f, Column: *column})
 	if err != nil {
 		return err
@@ -54,7 +66,7 @@ func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if sub == "cat" {
 		return dataCat(src, f, stdout)
 	}
-	return dataStats(src, f, stdout)
+	return dataStats(src, f, tok, stdout)
 }
 
 type jsonMessage struct {
@@ -115,20 +127,34 @@ func dataCat(src *data.Source, f data.Format, stdout io.Writer) error {
 	return w.Flush()
 }
 
-// dataStats prints row counts, what was skipped and length percentiles in characters.
-func dataStats(src *data.Source, f data.Format, stdout io.Writer) error {
+// dataStats prints row counts, what was skipped and length percentiles in characters and, with
+// a tokenizer, in tokens (of the contents alone: no chat template, no special tokens).
+func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout io.Writer) error {
 	fields := map[data.Format][]string{
 		data.FormatText:       {"text"},
 		data.FormatChat:       {"conversation", "messages (count)"},
 		data.FormatPreference: {"prompt", "chosen", "rejected"},
 	}[f]
 	lens := make([][]int, len(fields))
+	toks := make([][]int, len(fields))
 	chars := func(ms []data.Message) int {
 		n := 0
 		for _, m := range ms {
 			n += utf8.RuneCountInString(m.Content) + utf8.RuneCountInString(m.ReasoningContent)
 		}
 		return n
+	}
+	count := func(i int, texts ...string) {
+		if tok == nil {
+			return
+		}
+		n := 0
+		for _, t := range texts {
+			if t != "" {
+				n += len(tok.Encode(t))
+			}
+		}
+		toks[i] = append(toks[i], n)
 	}
 	for {
 		ex, err := src.Next()
@@ -141,13 +167,22 @@ func dataStats(src *data.Source, f data.Format, stdout io.Writer) error {
 		switch f {
 		case data.FormatText:
 			lens[0] = append(lens[0], utf8.RuneCountInString(ex.Text))
+			count(0, ex.Text)
 		case data.FormatChat:
 			lens[0] = append(lens[0], chars(ex.Messages))
 			lens[1] = append(lens[1], len(ex.Messages))
+			var texts []string
+			for _, m := range ex.Messages {
+				texts = append(texts, m.Content, m.ReasoningContent)
+			}
+			count(0, texts...)
 		case data.FormatPreference:
 			lens[0] = append(lens[0], utf8.RuneCountInString(ex.Prompt))
 			lens[1] = append(lens[1], utf8.RuneCountInString(ex.Chosen))
 			lens[2] = append(lens[2], utf8.RuneCountInString(ex.Rejected))
+			count(0, ex.Prompt)
+			count(1, ex.Chosen)
+			count(2, ex.Rejected)
 		}
 	}
 	c := src.Counts()
@@ -157,9 +192,22 @@ func dataStats(src *data.Source, f data.Format, stdout io.Writer) error {
 	fmt.Fprintf(&b, "examples    %d\n", c.Examples)
 	fmt.Fprintf(&b, "skipped     %d (NULL rows %d, NULL messages %d, empty lists %d, unpaired %d)\n",
 		c.Skipped(), c.NullRows, c.NullMessages, c.EmptyLists, c.Unpaired)
-	fmt.Fprintf(&b, "\n%-18s %10s %8s %8s %8s %8s %8s %8s\n", "length (chars)", "total", "min", "p50", "p90", "p99", "max", "mean")
+	table(&b, "length (chars)", fields, lens)
+	if tok != nil {
+		table(&b, "length (tokens)", fields, toks)
+	}
+	_, err := io.WriteString(stdout, b.String())
+	return err
+}
+
+// table prints one line of length percentiles per field; fields without values are left out.
+func table(b *strings.Builder, title string, fields []string, lens [][]int) {
+	fmt.Fprintf(b, "\n%-18s %10s %8s %8s %8s %8s %8s %8s\n", title, "total", "min", "p50", "p90", "p99", "max", "mean")
 	for i, name := range fields {
 		v := lens[i]
+		if v == nil {
+			continue
+		}
 		sort.Ints(v)
 		total := 0
 		for _, x := range v {
@@ -169,11 +217,9 @@ func dataStats(src *data.Source, f data.Format, stdout io.Writer) error {
 		if len(v) > 0 {
 			mean = float64(total) / float64(len(v))
 		}
-		fmt.Fprintf(&b, "%-18s %10d %8d %8d %8d %8d %8d %8.1f\n", name, total,
+		fmt.Fprintf(b, "%-18s %10d %8d %8d %8d %8d %8d %8.1f\n", name, total,
 			percentile(v, 0), percentile(v, 50), percentile(v, 90), percentile(v, 99), percentile(v, 100), mean)
 	}
-	_, err := io.WriteString(stdout, b.String())
-	return err
 }
 
 // percentile is the nearest-rank percentile of sorted v (0 for no values).

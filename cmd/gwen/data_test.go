@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gwen-ml/gwen/data/tokenizer"
 )
 
 const parquetTestdata = "../../data/testdata/parquet/"
@@ -113,5 +116,42 @@ func TestDataStats(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), " 5000 ") {
 		t.Errorf("stats output lacks the 5000-char maximum:\n%s", out.String())
+	}
+}
+
+// TestDataStatsTokens: with --tokenizer, the token total of each field is the sum of the
+// tokenizer's counts over the expected rows (the tokenizer itself is checked against Hugging
+// Face in data/tokenizer; this checks the rows and fields counted).
+func TestDataStatsTokens(t *testing.T) {
+	dir := "../../../shared/qwen3-tokenizer"
+	if _, err := os.Stat(dir + "/tokenizer.json"); err != nil {
+		t.Skip("../shared/qwen3-tokenizer not found")
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(parquetTestdata + "expected/dpo_pairs.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	totals := map[string]int{}
+	for _, row := range jsonLines(t, b) {
+		for _, k := range []string{"prompt", "chosen", "rejected"} {
+			totals[k] += len(tok.Encode(row.(map[string]any)[k].(string)))
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"data", "stats", parquetTestdata + "dpo_pairs.parquet", "--format", "preference", "--tokenizer", dir}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	_, tokens, ok := strings.Cut(out.String(), "length (tokens)")
+	if !ok {
+		t.Fatalf("no token table:\n%s", out.String())
+	}
+	for k, n := range totals {
+		if want := fmt.Sprintf("\n%-18s %10d ", k, n); !strings.Contains(tokens, want) {
+			t.Errorf("token table lacks %q:\n%s", want, tokens)
+		}
 	}
 }
