@@ -159,6 +159,12 @@ func roundBF16Matrix(buf *[]float32, src []float32, rows, cols, ld int) []float3
 		*buf = make([]float32, rows*cols)
 	}
 	dst := (*buf)[:rows*cols]
+	if rows*cols < 1<<16 { // not worth goroutines (nor the closure's allocation)
+		for r := 0; r < rows; r++ {
+			RoundBF16(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+		return dst
+	}
 	Parallel(rows, max(1, 1<<16/max(cols, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			RoundBF16(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])

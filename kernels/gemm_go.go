@@ -56,7 +56,13 @@ func sgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		g.block(0, m, 0, n)
 		return
 	}
-	// Split the larger side so every goroutine gets whole micro-tiles and a fair share.
+	g.parallel(m, n, flops)
+}
+
+// parallel splits C over goroutines, the larger side first, so every goroutine gets whole
+// micro-tiles and a fair share. (g is a copy: the closures capture it, the serial path's stays
+// on the stack.)
+func (g goGemm) parallel(m, n, flops int) {
 	if m >= n || n < 4*gemmNR {
 		units := (m + gemmMR - 1) / gemmMR
 		grain := max(1, units*gemmWorkerFlops/flops)

@@ -434,3 +434,19 @@ func BenchmarkSgemmBatched(b *testing.B) {
 		})
 	}
 }
+
+// TestSgemmDoesNotAllocate holds the steady-state promise: once scratch exists, a GEMM on one
+// goroutine (OpenBLAS, or SgemmGo below its parallel threshold) allocates nothing.
+func TestSgemmDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 7))
+	const s = 24 // 2·s³ = 27648 flops: one goroutine
+	a, b, c := gemmRand(rng, s*s), gemmRand(rng, s*s), make([]float32, s*s)
+	for _, f := range []struct {
+		name string
+		f    sgemmFunc
+	}{{"Sgemm (" + BLASBackend() + ")", Sgemm}, {"SgemmGo", SgemmGo}, {"SgemmBF16", SgemmBF16}} {
+		if n := testing.AllocsPerRun(10, func() { f.f(false, true, s, s, s, 1, a, s, b, s, 0.5, c, s) }); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", f.name, n)
+		}
+	}
+}
