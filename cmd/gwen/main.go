@@ -19,6 +19,8 @@ type command struct {
 var commands = []command{
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
 	{"data", "print Parquet examples as JSON lines (cat) or count rows and lengths (stats)", cmdData},
+	{"tokenize", "encode JSON lines {\"text\"} to {\"ids\"} with a model's tokenizer, or --decode them", cmdTokenize},
+	{"template", "render conversations with the Qwen3 chat template to {\"text\", \"ids\"}", cmdTemplate},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).
