@@ -38,10 +38,17 @@ func fitsInt32(v ...int) bool {
 }
 
 // gemmBatchedGoFlops is the size (2·m·n·k per item) below which SgemmBatched runs its items on
-// the pure-Go GEMM, one goroutine per group of items, instead of one OpenBLAS call each: a
-// purego call plus OpenBLAS's own setup cost a few µs, which small items do not repay.
-// Measured with BenchmarkSgemmBatched on a 2-core AMD EPYC (see the commit that set it).
-const gemmBatchedGoFlops = 2 * 32 * 32 * 32
+// the pure-Go GEMM, goroutines over the batch, instead of one OpenBLAS call each. Measured with
+// BenchmarkSgemmBatched (64 square items, transB, 2-core AMD EPYC, SkylakeX kernels; a loaded
+// machine, so ranges over 3 runs, GFLOP/s):
+//
+//	side          8        12       16      20      24      32
+//	pure Go       0.3-2.9  0.5-4.2  0.8-3.8 4.9-5.4 5.2-5.9 6.6
+//	OpenBLAS      0.8-3.3  1.1-9.3  22-24   26-30   38-40   41-50
+//
+// OpenBLAS wins from side 12 up (the purego call is cheap once it does not allocate), and the
+// two are level at 8.
+const gemmBatchedGoFlops = 2 * 12 * 12 * 12
 
 // SgemmBatched runs batch independent GEMMs, item i on
 //

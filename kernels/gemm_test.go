@@ -240,7 +240,8 @@ func TestSgemmBatchedMatchesLoop(t *testing.T) {
 		bcastA, bcastB bool
 	}{
 		{3, 5, 7, 4, false, false},
-		{16, 16, 16, 80, false, false}, // small items, parallel over the batch
+		{16, 16, 16, 80, false, false}, // sgemmBatchedGo: parallel over the batch
+		{10, 9, 11, 300, false, false}, // SgemmBatched too: items below gemmBatchedGoFlops
 		{16, 16, 16, 80, true, false},
 		{9, 8, 17, 40, false, true},
 		{40, 40, 40, 3, false, false}, // large enough items for one Sgemm each
@@ -284,19 +285,33 @@ func TestSgemmBatchedMatchesLoop(t *testing.T) {
 						c[i], want[i] = gemmPad, gemmPad
 					}
 				}
-				SgemmBatched(tr[0], tr[1], tc.m, tc.n, tc.k, 0.5, a, g.lda, strideA, b, g.ldb, strideB,
-					beta, c, g.ldc, strideC, tc.batch)
-				for i, it := range items {
-					got := c[i*strideC : i*strideC+len(g.c0)]
-					gemmCompare(t, fmt.Sprintf("SgemmBatched item %d/%d (strideA=%d strideB=%d)", i, tc.batch,
-						strideA, strideB), it, got, want[i*strideC:i*strideC+len(g.c0)], 1e-5)
-					if gap := c[i*strideC+len(g.c0) : min(len(c), (i+1)*strideC)]; i < len(items)-1 {
-						for _, v := range gap {
-							if v != gemmPad {
-								t.Fatalf("SgemmBatched wrote between C items %d and %d: %v", i, i+1, gap)
-							}
-						}
-					}
+				c0 := append([]float32(nil), c...)
+				for _, f := range []struct {
+					name string
+					f    func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int,
+						b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int)
+				}{{"SgemmBatched", SgemmBatched}, {"sgemmBatchedGo", sgemmBatchedGo}} {
+					copy(c, c0)
+					f.f(tr[0], tr[1], tc.m, tc.n, tc.k, 0.5, a, g.lda, strideA, b, g.ldb, strideB,
+						beta, c, g.ldc, strideC, tc.batch)
+					gemmCompareBatch(t, f.name, items, c, want, strideA, strideB, strideC)
+				}
+			}
+		}
+	}
+}
+
+func gemmCompareBatch(t *testing.T, name string, items []gemmCase, c, want []float32, strideA, strideB, strideC int) {
+	t.Helper()
+	g := items[0]
+	for i, it := range items {
+		got := c[i*strideC : i*strideC+len(g.c0)]
+		gemmCompare(t, fmt.Sprintf("%s item %d/%d (strideA=%d strideB=%d)", name, i, len(items),
+			strideA, strideB), it, got, want[i*strideC:i*strideC+len(g.c0)], 1e-5)
+		if gap := c[i*strideC+len(g.c0) : min(len(c), (i+1)*strideC)]; i < len(items)-1 {
+			for _, v := range gap {
+				if v != gemmPad {
+					t.Fatalf("%s wrote between C items %d and %d: %v", name, i, i+1, gap)
 				}
 			}
 		}
@@ -411,7 +426,7 @@ func BenchmarkSgemm(b *testing.B) {
 // GEMM parallel over the batch: the crossing sets gemmBatchedGoFlops.
 func BenchmarkSgemmBatched(b *testing.B) {
 	const batch = 64
-	for _, s := range []int{8, 16, 24, 32, 48, 64} {
+	for _, s := range []int{8, 12, 16, 20, 24, 32, 64} {
 		rng := rand.New(rand.NewPCG(10, 7))
 		x, w, y := gemmRand(rng, batch*s*s), gemmRand(rng, batch*s*s), make([]float32, batch*s*s)
 		flops := 2 * float64(s*s*s*batch)
