@@ -13,7 +13,8 @@ import (
 )
 
 // File is one opened safetensors file, memory-mapped read-only. Its slices from Bytes point into
-// the mapping and are invalid after Close.
+// the mapping and are invalid after Close. As with any mapping, a file truncated by someone else
+// while open faults (SIGBUS) on access: Gwen's writers replace files by rename, never in place.
 type File struct {
 	path string
 	data []byte // the whole file (the mapping); nil once closed or for an empty data buffer

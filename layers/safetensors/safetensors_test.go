@@ -488,7 +488,7 @@ func TestWriteDirSingleVsSharded(t *testing.T) {
 	}
 	ts = append(ts, Tensor{Name: "positions", DType: I64, Shape: []int{4, 2}, I64: []int64{1, 2, 3, 4, -5, 6, 7, 1 << 50}})
 	one, many := t.TempDir(), t.TempDir()
-	if err := WriteDir(one, ts, map[string]string{"format": "pt"}, 0); err != nil {
+	if err := WriteDir(one, ts, nil, 0); err != nil { // "format": "pt" added for transformers
 		t.Fatal(err)
 	}
 	if err := WriteDir(many, ts, map[string]string{"format": "pt"}, 300); err != nil {
@@ -573,7 +573,10 @@ func TestWriteDirSingleVsSharded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
+	defer c.Close()
+	if m := c.files[0].Metadata(); !reflect.DeepEqual(m, map[string]string{"format": "pt"}) {
+		t.Errorf("WriteDir metadata %v, want format pt", m)
+	}
 }
 
 // Saving again in the other layout leaves only the new files, so the folder opens as the new save.
@@ -652,4 +655,52 @@ func TestIndexErrors(t *testing.T) {
 	}
 	_, err := OpenDir(t.TempDir())
 	wantErr(t, err, SingleFileName, IndexFileName)
+}
+
+func BenchmarkWriteOpenRead(b *testing.B) {
+	v := make([]float32, 1<<22) // 16 MiB as F32
+	for i := range v {
+		v[i] = float32(i) * 1e-3
+	}
+	dir := b.TempDir()
+	for _, dt := range []DType{F32, BF16} {
+		b.Run(string(dt), func(b *testing.B) {
+			b.SetBytes(int64(len(v)) * 4)
+			for b.Loop() {
+				path := filepath.Join(dir, "bench.safetensors")
+				if err := Write(path, []Tensor{{Name: "w", DType: dt, Shape: []int{1024, len(v) / 1024}, F32: v}}, nil); err != nil {
+					b.Fatal(err)
+				}
+				f, err := Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Float32("w"); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkFloat32(b *testing.B) {
+	v := make([]float32, 1<<22)
+	path := filepath.Join(b.TempDir(), "r.safetensors")
+	if err := Write(path, []Tensor{{Name: "f32", DType: F32, Shape: []int{len(v)}, F32: v}, {Name: "bf16", DType: BF16, Shape: []int{len(v)}, F32: v}, {Name: "f16", DType: F16, Shape: []int{len(v)}, F32: v}}, nil); err != nil {
+		b.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for _, name := range []string{"f32", "bf16", "f16"} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(v)) * 4)
+			for b.Loop() {
+				f.Float32(name)
+			}
+		})
+	}
 }

@@ -317,8 +317,18 @@ var shardPattern = regexp.MustCompile(`^model-\d{5}-of-\d{5}\.safetensors$`)
 // model.safetensors.index.json with {"metadata": {"total_size": N}, "weight_map": {..}}. Each
 // file is written atomically, the index last; then weight files of an earlier save that the new
 // one does not use (model.safetensors, the index, model-*-of-*.safetensors) are removed, so that
-// the folder opens as what was just written. metadata goes into every file's header.
+// the folder opens as what was just written. metadata goes into every file's header, with
+// "format": "pt" added when it has no "format" (transformers requires it).
 func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShardBytes int64) error {
+	// transformers refuses a file whose metadata lacks "format" (load_state_dict: "does not
+	// contain the valid metadata"), so a model folder always says it holds PyTorch tensors.
+	if _, ok := metadata["format"]; !ok {
+		m := map[string]string{"format": "pt"}
+		for k, v := range metadata {
+			m[k] = v
+		}
+		metadata = m
+	}
 	var total int64
 	sizes := make([]int64, len(tensors))
 	for i := range tensors {
