@@ -83,14 +83,20 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		loss := ce
 		ceLoss := sum / float64(count)
 		total := ceLoss
-		if len(res.RouterLogits) > 0 { // MoE: loss = CE + router_aux_loss_coef · load-balancing loss
-			var parts moe.RouterLosses
-			loss, parts = moe.AddRouterLosses(tp, ce, res.RouterLogits, &m.Config, 0)
-			total = ceLoss + m.Config.RouterAuxLossCoef*parts.Aux
+		if len(res.RouterLogits) > 0 {
+			// MoE: aux_loss is always reported; like transformers' Qwen3MoeForCausalLM, the
+			// loss (and its gradients) include router_aux_loss_coef·aux only when config.json
+			// sets output_router_logits (released Qwen3-MoE configs leave it false).
+			withAux, parts := moe.AddRouterLosses(tp, ce, res.RouterLogits, &m.Config, 0)
+			if m.Config.OutputRouterLogits {
+				loss = withAux
+				total = ceLoss + m.Config.RouterAuxLossCoef*parts.Aux
+			}
 			out = append(out,
 				safetensors.Tensor{Name: "ce_loss", DType: "F32", Shape: []int{}, F32: []float32{float32(ceLoss)}},
 				safetensors.Tensor{Name: "aux_loss", DType: "F32", Shape: []int{}, F32: []float32{float32(parts.Aux)}})
-			fmt.Fprintf(stdout, "ce_loss %.6f, aux_loss %.6f (coefficient %g)\n", ceLoss, parts.Aux, m.Config.RouterAuxLossCoef)
+			fmt.Fprintf(stdout, "ce_loss %.6f, aux_loss %.6f (coefficient %g, in the loss: %v = output_router_logits)\n",
+				ceLoss, parts.Aux, m.Config.RouterAuxLossCoef, m.Config.OutputRouterLogits)
 		}
 		if math.IsNaN(total) || math.IsInf(total, 0) {
 			return fmt.Errorf("loss is %v: the model's numbers are not finite", total)
