@@ -3,6 +3,7 @@ package moe_test
 import (
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/gwen-ml/gwen/autograd"
@@ -57,6 +58,14 @@ func TestGoldenTinyMoE(t *testing.T) {
 				t.Errorf("layer %d token %d slot %d: expert %d, want %d", layer, j/2, j%2, r.Experts[j], want[j])
 				break
 			}
+		}
+		// the load statistics count the golden choices
+		load := make([]int, m.Config.NumExperts)
+		for _, e := range want {
+			load[e]++
+		}
+		if st := moe.ModelStats(m)[layer]; !slices.Equal(st.TokensPerExpert, load) || st.MaxLoad != slices.Max(load) || st.MinLoad != slices.Min(load) {
+			t.Errorf("layer %d stats %+v, golden loads %v", layer, st, load)
 		}
 	}
 

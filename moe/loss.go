@@ -187,7 +187,9 @@ type RouterLosses struct {
 
 // AddRouterLosses returns ce + router_aux_loss_coef·aux (+ zCoef·z when zCoef > 0) over the
 // router logits of a forward, as transformers' Qwen3MoeForCausalLM forms its loss with
-// output_router_logits. With no router logits (a dense model) it returns ce unchanged.
+// output_router_logits. It adds the term whatever cfg.OutputRouterLogits says (transformers
+// adds it only when that is true): whether to train with it is the caller's choice. With no
+// router logits (a dense model) it returns ce unchanged.
 func AddRouterLosses(tp *autograd.Tape, ce *autograd.Tensor, routerLogits []*autograd.Tensor, cfg *layers.Config, zCoef float64) (*autograd.Tensor, RouterLosses) {
 	var v RouterLosses
 	if len(routerLogits) == 0 {

@@ -107,3 +107,14 @@ func (s *Sparse) Stats() Stats {
 		AuxLoss:         r.balance(),
 	}
 }
+
+// ModelStats returns the Stats of every sparse layer of m after a forward, by layer index.
+func ModelStats(m *layers.Model) map[int]Stats {
+	st := map[int]Stats{}
+	for i, b := range m.Blocks {
+		if s, ok := b.Sparse.(*Sparse); ok {
+			st[i] = s.Stats()
+		}
+	}
+	return st
+}
