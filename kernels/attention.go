@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -200,22 +201,66 @@ func attnForwardBlock(w *attnScratch, d *attnDims, o, lse, q, k, v []float32, bi
 //
 // Work items are (sequence, kv head): one worker owns the dk, dv rows of its kv head and the
 // dq rows of the query heads sharing it, so nothing races and every sum runs in a fixed order
-// (bit-identical results for any GOMAXPROCS).
+// (bit-identical results for any GOMAXPROCS). When there are fewer such groups than
+// GOMAXPROCS, each group's key blocks are also split into ranges of equal causal work; every
+// range but the first collects its dq into its own scratch (len(dq) floats per extra range),
+// added to dq in range order afterwards: deterministic for a fixed GOMAXPROCS.
 func AttentionBackward(dq, dk, dv, do, q, k, v, o, lse []float32, b, t, h, kv, hd int, opt AttnOpts) {
 	checkAttention("AttentionBackward", len(o), len(lse), len(q), len(k), len(v), b, t, h, kv, hd, opt)
 	checkAttentionGrads("AttentionBackward", len(dq), len(dk), len(dv), len(do), b, t, h, kv, hd)
 	d := &attnDims{b: b, t: t, h: h, kv: kv, hd: hd, rep: h / kv, scale: opt.Scale, doc: opt.DocStart, bf16: opt.BF16}
-	Parallel(b*kv, 1, func(lo, hi int) {
+	groups, nkb := b*kv, (t+attnBK-1)/attnBK
+	parts := 1
+	if w := runtime.GOMAXPROCS(0); groups > 0 && groups < w && nkb > 1 {
+		parts = min(nkb, (w+groups-1)/groups)
+	}
+	cuts := attnKeyCuts(nkb, parts)
+	var extra []float32 // dq of ranges 1..parts-1, layout [part-1][b][t][h][hd]
+	if parts > 1 {
+		extra = make([]float32, (parts-1)*len(dq))
+	}
+	Parallel(groups*parts, 1, func(lo, hi int) {
 		w := getAttnScratch(hd, d.rep*t)
 		defer attnScratchPool.Put(w)
 		for it := lo; it < hi; it++ {
-			attnBackwardGroup(w, d, dq, dk, dv, do, q, k, v, o, lse, it/kv, it%kv)
+			grp, part := it/parts, it%parts
+			dqt := dq
+			if part > 0 {
+				dqt = extra[(part-1)*len(dq) : part*len(dq)]
+			}
+			attnBackwardGroup(w, d, dqt, dk, dv, do, q, k, v, o, lse, grp/kv, grp%kv, cuts[part]*attnBK, min(t, cuts[part+1]*attnBK))
 		}
 	})
+	for p := 1; p < parts; p++ {
+		src := extra[(p-1)*len(dq) : p*len(dq)]
+		Parallel(len(dq), 1<<15, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				dq[i] += src[i]
+			}
+		})
+	}
 }
 
-// attnBackwardGroup runs the backward of kv head g of sequence bi and its query heads.
-func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float32, bi, g int) {
+// attnKeyCuts splits nkb key blocks into parts ranges [cuts[p], cuts[p+1]) of about equal
+// causal work (key block jb meets the nkb−jb query blocks at or after it).
+func attnKeyCuts(nkb, parts int) []int {
+	cuts := make([]int, parts+1)
+	total := nkb * (nkb + 1) / 2
+	done, jb := 0, 0
+	for p := 1; p < parts; p++ {
+		for jb < nkb && done*parts < total*p {
+			done += nkb - jb
+			jb++
+		}
+		cuts[p] = jb
+	}
+	cuts[parts] = nkb
+	return cuts
+}
+
+// attnBackwardGroup runs the backward of kv head g of sequence bi and its query heads, for the
+// keys [kLo, kHi) (multiples of attnBK, or t).
+func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float32, bi, g, kLo, kHi int) {
 	t, hd, rs := d.t, d.hd, d.h*d.hd
 	for x := 0; x < d.rep; x++ { // D = rowsum(dO∘O) per query head and row
 		hh := g*d.rep + x
@@ -229,7 +274,7 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 			w.dd[x*t+i] = s
 		}
 	}
-	for j0 := 0; j0 < t; j0 += attnBK {
+	for j0 := kLo; j0 < kHi; j0 += attnBK {
 		nb := min(attnBK, t-j0)
 		j1 := j0 + nb
 		koff := d.kOff(bi, j0, g)

@@ -213,3 +213,61 @@ func TestAttnNTModes(t *testing.T) {
 		}
 	}
 }
+
+// Fewer (sequence, kv head) groups than GOMAXPROCS: the backward splits key ranges and sums
+// the dq partials; still equal to the reference, and repeatable.
+func TestAttentionBackwardSplitKeys(t *testing.T) {
+	prev := runtime.GOMAXPROCS(8)
+	defer runtime.GOMAXPROCS(prev)
+	rng := newRNG(18)
+	for _, c := range []struct {
+		b, t, h, kv, hd int
+		docs            [][]int
+	}{
+		{1, 200, 2, 1, 8, nil},
+		{1, 65, 4, 2, 5, nil},
+		{2, 300, 2, 1, 4, [][]int{{100, 1, 199}, {300}}},
+		{1, 64, 2, 1, 4, nil}, // a single key block: nothing to split
+	} {
+		b, tt, h, kv, hd := c.b, c.t, c.h, c.kv, c.hd
+		opt := AttnOpts{Scale: 0.4}
+		if c.docs != nil {
+			opt.DocStart = docStarts(tt, c.docs)
+		}
+		q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+		do := randF32(rng, len(q), 1)
+		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+		AttentionForwardRef(o, lse, q, k, v, b, tt, h, kv, hd, opt)
+		dq0 := randF32(rng, len(q), 1)
+		dq, dk, dv := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
+		dqr, dkr, dvr := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
+		AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		AttentionBackwardRef(dqr, dkr, dvr, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		name := label("split b=%d t=%d kv=%d", b, tt, kv)
+		closeTo(t, name+" dq", dq, dqr, 1e-5, 1e-5)
+		closeTo(t, name+" dk", dk, dkr, 1e-5, 1e-5)
+		closeTo(t, name+" dv", dv, dvr, 1e-5, 1e-5)
+		dq2, dk2, dv2 := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
+		AttentionBackward(dq2, dk2, dv2, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		closeTo(t, name+" dq rerun", dq2, dq, 0, 0)
+	}
+}
+
+func TestAttnKeyCuts(t *testing.T) {
+	// 8 key blocks carry 8+7+…+1 = 36 units; two parts cut after 3 blocks (21 | 15).
+	got := attnKeyCuts(8, 2)
+	if len(got) != 3 || got[0] != 0 || got[1] != 3 || got[2] != 8 {
+		t.Fatalf("attnKeyCuts(8, 2) = %v, want [0 3 8]", got)
+	}
+	for _, c := range [][2]int{{1, 1}, {5, 5}, {3, 2}, {100, 7}} {
+		cuts := attnKeyCuts(c[0], c[1])
+		for p := 0; p < c[1]; p++ {
+			if cuts[p] > cuts[p+1] {
+				t.Fatalf("attnKeyCuts(%d, %d) = %v not increasing", c[0], c[1], cuts)
+			}
+		}
+		if cuts[0] != 0 || cuts[c[1]] != c[0] {
+			t.Fatalf("attnKeyCuts(%d, %d) = %v does not cover [0, %d)", c[0], c[1], cuts, c[0])
+		}
+	}
+}
