@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
+	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/moe"
+	"github.com/gwen-ml/gwen/optim"
+)
+
+// benchConfigs are the models of ../shared/bench/bench_torch.py, so that Gwen and PyTorch can
+// be measured side by side on the same shapes.
+func benchConfig(name string) (*layers.Config, error) {
+	small := layers.Config{ModelType: "qwen3", VocabSize: 8192, HiddenSize: 512, IntermediateSize: 1536,
+		NumHiddenLayers: 8, NumAttentionHeads: 8, NumKeyValueHeads: 4, HeadDim: 64,
+		TieWordEmbeddings: true, RopeTheta: 1e6, MaxPositionEmbeddings: 4096, RMSNormEps: 1e-6}
+	switch name {
+	case "small":
+		return &small, nil
+	case "small-moe":
+		c := small
+		c.ModelType, c.NumExperts, c.NumExpertsPerTok, c.MoEIntermediateSize = "qwen3_moe", 16, 4, 384
+		c.DecoderSparseStep, c.NormTopKProb, c.RouterAuxLossCoef, c.OutputRouterLogits = 1, true, 0.001, true
+		return &c, nil
+	}
+	return layers.LoadConfig(name)
+}
+
+// benchResult is one JSON line of gwen bench; field names follow bench_torch.py's.
+type benchResult struct {
+	Name            string    `json:"name"`
+	Model           string    `json:"model"`
+	Batch           int       `json:"batch"`
+	Seq             int       `json:"seq"`
+	TokensPerS      float64   `json:"tokens_per_s"`
+	TokensPerSBest  float64   `json:"tokens_per_s_best"`
+	StepSMedian     float64   `json:"step_s_median"`
+	StepS           []float64 `json:"step_s"`
+	FlopsPerStep    float64   `json:"flops_per_step"`
+	AchievedGFLOPs  float64   `json:"achieved_gflops"`
+	GemmPeakGFLOPs  float64   `json:"gemm_peak_gflops,omitempty"`
+	MFU             float64   `json:"mfu,omitempty"`
+	PeakRSSMB       float64   `json:"peak_rss_mb"`
+	Threads         int       `json:"threads"`
+	Backend         string    `json:"blas"`
+	Losses          []float64 `json:"losses,omitempty"`
+	MatmulParamsTok int       `json:"n_matmul_params_per_token"`
+}
+
+func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgName := fs.String("config", "small", "small, small-moe (bench_torch.py's models) or a config.json path")
+	mode := fs.String("mode", "train", "train (forward+backward+AdamW) or forward (no tape)")
+	dtype := fs.String("dtype", "f32", "f32 or bf16")
+	batch := fs.Int("batch", 4, "rows per step")
+	seq := fs.Int("seq", 512, "tokens per row")
+	warmup := fs.Int("warmup", 2, "untimed steps first")
+	steps := fs.Int("steps", 5, "timed steps")
+	checkpointing := fs.Bool("checkpointing", false, "recompute each block in backward")
+	measurePeak := fs.Bool("peak", true, "measure the machine's GEMM peak for MFU (2048³ GEMMs, a few seconds)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if (*mode != "train" && *mode != "forward") || (*dtype != "f32" && *dtype != "bf16") || *steps < 1 || *batch < 1 || *seq < 1 {
+		return fmt.Errorf("%w: --mode train|forward, --dtype f32|bf16, positive --steps/--batch/--seq", errUsage)
+	}
+	cfg, err := benchConfig(*cfgName)
+	if err != nil {
+		return err
+	}
+	m, err := layers.New(*cfg)
+	if err != nil {
+		return err
+	}
+	m.InitRandom(0, 0.02)
+	m.BF16 = *dtype == "bf16"
+	m.Checkpointing = *checkpointing
+
+	B, T := *batch, *seq
+	r := rand.New(rand.NewPCG(0, 0))
+	ids := make([]int32, B*T)
+	for i := range ids {
+		ids[i] = int32(r.IntN(cfg.VocabSize))
+	}
+	targets := layers.CausalTargets(ids, B, T)
+	params := m.Params()
+	opt := optim.NewAdamW(1e-4, 0.9, 0.95, 1e-8, 0.1)
+	in := layers.Input{IDs: ids, B: B, T: T}
+
+	var losses []float64
+	step := func() {
+		if *mode == "forward" {
+			m.Forward(nil, in)
+			return
+		}
+		tp := autograd.NewTape()
+		out := m.Forward(tp, in)
+		ce, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, cfg.VocabSize), targets, 0)
+		loss, _ := moe.AddRouterLosses(tp, ce, out.RouterLogits, &m.Config, 0)
+		losses = append(losses, float64(loss.Data[0]))
+		tp.Backward(loss)
+		optim.ClipGradNorm(params, 1.0)
+		opt.Update(params, 1e-4)
+		optim.ZeroGrad(params)
+	}
+	var times []float64
+	for i := 0; i < *warmup+*steps; i++ {
+		t0 := time.Now()
+		step()
+		if i >= *warmup {
+			times = append(times, time.Since(t0).Seconds())
+		}
+	}
+	sorted := slices.Sorted(slices.Values(times))
+	med := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		med = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	nTok, attnCoef := flopModel(cfg)
+	tokens := float64(B * T)
+	flops := tokens * (2*float64(nTok) + float64(attnCoef*T))
+	if *mode == "train" {
+		flops = tokens * (6*float64(nTok) + 3*float64(attnCoef*T))
+	}
+	peak := math.NaN()
+	if *measurePeak {
+		peak = gemmPeak(*dtype == "bf16")
+	}
+	res := benchResult{
+		Name: *mode + "_" + *dtype, Model: *cfgName, Batch: B, Seq: T,
+		TokensPerS: tokens / med, TokensPerSBest: tokens / sorted[0], StepSMedian: med, StepS: times,
+		FlopsPerStep: flops, AchievedGFLOPs: flops / med / 1e9, PeakRSSMB: peakRSSMB(), Threads: runtime.GOMAXPROCS(0),
+		Backend: kernels.BLASBackend(), Losses: losses, MatmulParamsTok: nTok,
+	}
+	if !math.IsNaN(peak) {
+		res.GemmPeakGFLOPs, res.MFU = peak, res.AchievedGFLOPs/peak
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// flopModel is bench_torch.py's: matmul parameters touched per token (lm_head, attention
+// projections, the dense or active-expert MLPs and routers) and the attention coefficient.
+func flopModel(c *layers.Config) (nMatmul, attnCoef int) {
+	D, H, KV, hd := c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	n := c.VocabSize * D
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		n += 2*D*H*hd + 2*D*KV*hd
+		if c.IsSparseLayer(i) {
+			n += c.NumExperts*D + c.NumExpertsPerTok*3*D*c.MoEIntermediateSize
+		} else {
+			n += 3 * D * c.IntermediateSize
+		}
+	}
+	return n, 4 * c.NumHiddenLayers * H * hd
+}
+
+// gemmPeak measures this machine's GEMM rate (2048³, median of 5) in the dtype's path.
+func gemmPeak(bf16 bool) float64 {
+	const n = 2048
+	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range a {
+		a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	gemm := kernels.Sgemm
+	if bf16 {
+		gemm = kernels.SgemmBF16
+	}
+	var ts []float64
+	for i := 0; i < 6; i++ {
+		t0 := time.Now()
+		gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+		if i > 0 {
+			ts = append(ts, time.Since(t0).Seconds())
+		}
+	}
+	slices.Sort(ts)
+	return 2 * n * n * n / ts[len(ts)/2] / 1e9
+}
+
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/gwen-ml/gwen/internal/golden"
+)
+
+// gwen bench runs real training steps: on the golden model the loss it logs for the first
+// step is the model's loss on its random batch (finite, near ln V for a fresh model) and goes
+// down as AdamW trains on the same batch.
+func TestBenchCommandTrains(t *testing.T) {
+	cfg := filepath.Join(golden.Dir("tiny-dense"), "config.json")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--config", cfg, "--batch", "2", "--seq", "16", "--warmup", "0", "--steps", "8", "--peak=false"}, nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("output %q: %v", stdout.String(), err)
+	}
+	if res.TokensPerS <= 0 || len(res.StepS) != 8 || res.PeakRSSMB <= 0 || len(res.Losses) != 8 {
+		t.Fatalf("implausible result %+v", res)
+	}
+	if l0 := res.Losses[0]; math.Abs(l0-math.Log(512)) > 0.5 {
+		t.Errorf("first loss %.3f, want near ln(512) = %.3f for a fresh model", l0, math.Log(512))
+	}
+	if res.Losses[7] >= res.Losses[0] {
+		t.Errorf("losses %v do not decrease while training on one batch", res.Losses)
+	}
+}
