@@ -25,7 +25,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true, false)
 }
 
 func fitsInt32(v ...int) bool {
@@ -99,7 +99,7 @@ func sgemmBatchedGo(transA, transB bool, m, n, k int, alpha float32, a []float32
 		for i := lo; i < hi; i++ {
 			ci := c[i*strideC:]
 			if !gemmTrivial(m, n, k, alpha, beta, ci, ldc) {
-				sgemmGo(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, ci, ldc, false)
+				sgemmGo(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, ci, ldc, false, false)
 			}
 		}
 	})
@@ -135,12 +135,17 @@ func (f *freeList[T]) put(x *T) {
 
 // SgemmBF16 is Sgemm in mixed precision: op(A) and op(B) are rounded to bfloat16
 // (round-to-nearest-even, as RoundBF16) before multiplying; products accumulate in fp32 and
-// alpha, beta and C stay fp32. The rounded copies live in pooled scratch, so steady-state
-// calls do not allocate. (A VDPBF16PS kernel reading bf16 directly is later work.)
+// alpha, beta and C stay fp32. On OpenBLAS the rounded copies live in reused scratch, so
+// steady-state calls do not allocate; the pure-Go GEMM rounds while packing, without copies.
+// (A VDPBF16PS kernel reading bf16 directly is later work.)
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	if !blasLoaded() || !fitsInt32(m, n, k, lda, ldb, ldc) {
+		sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true, true)
 		return
 	}
 	ra, ca := m, k
@@ -156,7 +161,7 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	defer bf16Scratch.put(pb)
 	ar := roundBF16Matrix(pa, a, ra, ca, lda)
 	br := roundBF16Matrix(pb, b, rb, cb, ldb)
-	Sgemm(transA, transB, m, n, k, alpha, ar, ca, br, cb, beta, c, ldc)
+	sgemmBLAS(transA, transB, m, n, k, alpha, ar, ca, br, cb, beta, c, ldc)
 }
 
 // roundBF16Matrix writes the rows×cols matrix src (row stride ld) rounded to bfloat16 into the

@@ -42,15 +42,16 @@ func SgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
-	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true, false)
 }
 
 // sgemmGo runs the blocked GEMM on validated, non-trivial shapes; parallel=false keeps it on the
-// calling goroutine (SgemmBatched parallelises over the batch instead).
+// calling goroutine (SgemmBatched parallelises over the batch instead); bf16 rounds op(A) and
+// op(B) to bfloat16 as they are packed (SgemmBF16 without copies).
 func sgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
-	b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
+	b []float32, ldb int, beta float32, c []float32, ldc int, parallel, bf16 bool) {
 	g := goGemm{transA: transA, transB: transB, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-		beta: beta, c: c, ldc: ldc}
+		beta: beta, c: c, ldc: ldc, bf16: bf16}
 	flops := 2 * m * n * k
 	if !parallel || flops < 2*gemmWorkerFlops {
 		g.block(0, m, 0, n)
@@ -111,6 +112,7 @@ type goGemm struct {
 	beta           float32
 	c              []float32
 	ldc            int
+	bf16           bool // round the packed operands to bfloat16
 }
 
 // block computes C[r0:r1, c0:c1] on the calling goroutine.
@@ -138,6 +140,10 @@ func (g *goGemm) block(r0, r1, c0, c1 int) {
 // packA copies op(A)[i0:i0+mb, p0:p0+kb] into MR-row strips: strip s holds, for each p, the
 // MR values op(A)[i0+s·MR+i, p0+p], rows past mb padded with zeros.
 func (g *goGemm) packA(dst []float32, i0, mb, p0, kb int) {
+	if g.bf16 {
+		packed := dst[:(mb+gemmMR-1)/gemmMR*gemmMR*kb]
+		defer RoundBF16(packed, packed)
+	}
 	a, lda := g.a, g.lda
 	for s := 0; s*gemmMR < mb; s++ {
 		strip := dst[s*gemmMR*kb : (s+1)*gemmMR*kb]
@@ -164,6 +170,10 @@ func (g *goGemm) packA(dst []float32, i0, mb, p0, kb int) {
 // packB copies op(B)[p0:p0+kb, j0:j0+nb] into NR-column strips: strip s holds, for each p, the
 // NR values op(B)[p0+p, j0+s·NR+j], columns past nb padded with zeros.
 func (g *goGemm) packB(dst []float32, p0, kb, j0, nb int) {
+	if g.bf16 {
+		packed := dst[:(nb+gemmNR-1)/gemmNR*gemmNR*kb]
+		defer RoundBF16(packed, packed)
+	}
 	b, ldb := g.b, g.ldb
 	for s := 0; s*gemmNR < nb; s++ {
 		strip := dst[s*gemmNR*kb : (s+1)*gemmNR*kb]

@@ -328,6 +328,10 @@ func TestSgemmBF16(t *testing.T) {
 			g := newGemmCase(rng, tr[0], tr[1], s.m, s.n, s.k, 1.5, 0.5)
 			aIn, bIn := append([]float32(nil), g.a...), append([]float32(nil), g.b...)
 			got := g.run(SgemmBF16)
+			goBF16 := g.run(func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+				b []float32, ldb int, beta float32, c []float32, ldc int) {
+				sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true, true)
+			})
 			if fmt.Sprint(aIn) != fmt.Sprint(g.a) || fmt.Sprint(bIn) != fmt.Sprint(g.b) {
 				t.Fatalf("SgemmBF16 %v modified its inputs", g)
 			}
@@ -337,7 +341,9 @@ func TestSgemmBF16(t *testing.T) {
 			r.a, r.b = make([]float32, len(g.a)), make([]float32, len(g.b))
 			RoundBF16(r.a, g.a)
 			RoundBF16(r.b, g.b)
-			gemmCompare(t, "SgemmBF16 vs SgemmRef on rounded inputs", r, got, r.run(SgemmRef), 1e-6)
+			want := r.run(SgemmRef)
+			gemmCompare(t, "SgemmBF16 vs SgemmRef on rounded inputs", r, got, want, 1e-6)
+			gemmCompare(t, "pure-Go bf16 GEMM vs SgemmRef on rounded inputs", r, goBF16, want, 1e-6)
 
 			// bf16 keeps 8 significant bits: relative input error up to 2⁻⁹, far above fp32's.
 			worst := 0.0
