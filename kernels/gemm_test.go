@@ -471,3 +471,37 @@ func TestSgemmDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmConcurrentCalls calls Sgemm from several goroutines at once, as ops running on
+// Parallel may: each result must still match the reference (OpenBLAS must be thread-safe
+// under purego, the pure-Go scratch must not be shared).
+func TestSgemmConcurrentCalls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 7))
+	cases := make([]gemmCase, 8)
+	want := make([][]float32, len(cases))
+	for i := range cases {
+		cases[i] = newGemmCase(rng, i%2 == 1, i%3 == 1, 60+i, 80-i, 90+3*i, 1, 0.5) // above OpenBLAS's threading threshold
+		want[i] = cases[i].run(SgemmRef)
+	}
+	for _, f := range []struct {
+		name string
+		f    sgemmFunc
+	}{{"Sgemm", Sgemm}, {"SgemmGo", SgemmGo}} {
+		got := make([][]float32, len(cases))
+		done := make(chan int)
+		for i := range cases {
+			go func() {
+				for range 5 {
+					got[i] = cases[i].run(f.f)
+				}
+				done <- i
+			}()
+		}
+		for range cases {
+			<-done
+		}
+		for i := range cases {
+			gemmCompare(t, f.name+" (concurrent)", cases[i], got[i], want[i], 1e-5)
+		}
+	}
+}
