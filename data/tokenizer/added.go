@@ -17,6 +17,8 @@ type matcher struct {
 	first [256]bool
 	// byFirst lists the tokens by their first byte, longest first.
 	byFirst [256][]*addedToken
+	// only is the first byte shared by all tokens (Qwen's all start with '<'), or -1.
+	only int
 }
 
 func newMatcher(toks []*addedToken) *matcher {
@@ -33,6 +35,15 @@ func newMatcher(toks []*addedToken) *matcher {
 		}
 		m.byFirst[c] = l
 	}
+	m.only = -1
+	for c, f := range m.first {
+		if f && m.only == -1 {
+			m.only = c
+		} else if f {
+			m.only = -2
+		}
+	}
+	m.only = max(m.only, -1)
 	return m
 }
 
@@ -40,7 +51,13 @@ func newMatcher(toks []*addedToken) *matcher {
 // none. With skipSpecial, tokens marked special are not matched.
 func (m *matcher) find(s string, from int, skipSpecial bool) (*addedToken, int) {
 	for i := from; i < len(s); i++ {
-		if !m.first[s[i]] {
+		if m.only >= 0 {
+			k := strings.IndexByte(s[i:], byte(m.only))
+			if k < 0 {
+				return nil, -1
+			}
+			i += k
+		} else if !m.first[s[i]] {
 			continue
 		}
 		for _, t := range m.byFirst[s[i]] {

@@ -103,14 +103,14 @@ type fileJSON struct {
 
 // bpeJSON is tokenizer.json's model when its type is BPE.
 type bpeJSON struct {
-	Type                    string           `json:"type"`
-	Dropout                 *float64         `json:"dropout"`
-	ContinuingSubwordPrefix string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         string           `json:"end_of_word_suffix"`
-	ByteFallback            bool             `json:"byte_fallback"`
-	IgnoreMerges            bool             `json:"ignore_merges"`
-	Vocab                   map[string]int32 `json:"vocab"`
-	Merges                  json.RawMessage  `json:"merges"`
+	Type                    string          `json:"type"`
+	Dropout                 *float64        `json:"dropout"`
+	ContinuingSubwordPrefix string          `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         string          `json:"end_of_word_suffix"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
+	Vocab                   json.RawMessage `json:"vocab"` // decoded once the type is known
+	Merges                  json.RawMessage `json:"merges"`
 }
 
 // component is the "type" and fields of a normalizer, pre-tokenizer or decoder.
@@ -141,16 +141,16 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 	if err := checkDecoder(f.Decoder); err != nil {
 		return nil, err
 	}
-	var kind struct{ Type string }
-	if err := json.Unmarshal(f.Model, &kind); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	if kind.Type != "BPE" && kind.Type != "" {
-		return nil, fmt.Errorf("model type %q is not supported (only byte-level BPE)", kind.Type)
-	}
 	m := &bpeJSON{}
 	if err := json.Unmarshal(f.Model, m); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
+	}
+	if m.Type != "BPE" && m.Type != "" {
+		return nil, fmt.Errorf("model type %q is not supported (only byte-level BPE)", m.Type)
+	}
+	vocab := map[string]int32{}
+	if err := json.Unmarshal(m.Vocab, &vocab); err != nil {
+		return nil, fmt.Errorf("model.vocab: %w", err)
 	}
 	switch {
 	case m.Dropout != nil && *m.Dropout != 0:
@@ -161,11 +161,11 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 		return nil, errors.New("BPE continuing_subword_prefix/end_of_word_suffix are not supported")
 	case m.IgnoreMerges:
 		return nil, errors.New("BPE ignore_merges is not supported")
-	case len(m.Vocab) == 0:
+	case len(vocab) == 0:
 		return nil, errors.New("model.vocab is empty")
 	}
 	size := int32(0)
-	for _, id := range m.Vocab {
+	for _, id := range vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("model.vocab has negative id %d", id)
 		}
@@ -177,10 +177,10 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 		}
 		size = max(size, a.ID+1)
 	}
-	t.vocab = make(map[string]int32, len(m.Vocab)+len(f.AddedTokens))
+	t.vocab = make(map[string]int32, len(vocab)+len(f.AddedTokens))
 	t.idBytes = make([][]byte, size)
 	t.special = make([]bool, size)
-	for tok, id := range m.Vocab {
+	for tok, id := range vocab {
 		t.vocab[tok] = id
 		raw, ok := byteLevelBytes(tok)
 		if !ok {
@@ -189,13 +189,13 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 		t.idBytes[id] = raw
 	}
 	for b := 0; b < 256; b++ {
-		id, ok := m.Vocab[string(byteToRune[b])]
+		id, ok := vocab[string(byteToRune[b])]
 		if !ok {
 			return nil, fmt.Errorf("model.vocab lacks the byte-level token %q for byte 0x%02X", string(byteToRune[b]), b)
 		}
 		t.model.byteTok[b] = id
 	}
-	if t.model.merges, err = parseMerges(m.Merges, m.Vocab); err != nil {
+	if t.model.merges, err = parseMerges(m.Merges, vocab); err != nil {
 		return nil, err
 	}
 	var raw, normed []*addedToken
@@ -206,7 +206,7 @@ func parseTokenizer(data []byte) (*Tokenizer, error) {
 		if a.Content == "" {
 			return nil, fmt.Errorf("added token %d has empty content", a.ID)
 		}
-		if old, ok := m.Vocab[a.Content]; ok && old != a.ID {
+		if old, ok := vocab[a.Content]; ok && old != a.ID {
 			return nil, fmt.Errorf("added token %q has id %d but the vocabulary gives it %d", a.Content, a.ID, old)
 		}
 		tok := &addedToken{content: a.Content, id: a.ID, special: a.Special, normalized: a.Normalized}
