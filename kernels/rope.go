@@ -168,8 +168,7 @@ func RoPETables(cos, sin, invFreq []float32, attentionScaling float32, seqLen, h
 // RoPEForward rotates x [n, heads, hd] into y (which may alias x): token row i uses table row
 // pos[i]. y1 = x1·cos1 − x2·sin1, y2 = x2·cos2 + x1·sin2 (x1, x2 the halves of each head).
 func RoPEForward(y, x []float32, pos []int32, cos, sin []float32, n, heads, hd int) {
-	rows := checkRoPE("RoPEForward", len(y), len(x), pos, len(cos), len(sin), n, heads, hd)
-	_ = rows
+	checkRoPE("RoPEForward", len(y), len(x), pos, len(cos), len(sin), n, heads, hd)
 	half := hd / 2
 	Parallel(n, rowGrain(heads*hd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -253,7 +252,7 @@ func RoPEBackwardRef[F float32 | float64](dx, dy []F, pos []int32, cos, sin []F,
 	}
 }
 
-func checkRoPE(name string, ly, lx int, pos []int32, lcos, lsin, n, heads, hd int) int {
+func checkRoPE(name string, ly, lx int, pos []int32, lcos, lsin, n, heads, hd int) {
 	if n < 0 || heads <= 0 || hd <= 0 || hd%2 != 0 || ly != n*heads*hd || lx != n*heads*hd ||
 		len(pos) != n || lcos%hd != 0 || lcos != lsin {
 		panic(fmt.Sprintf("kernels: %s: n=%d heads=%d hd=%d (even) need len(y)=len(x)=%d len(pos)=%d len(cos)=len(sin)=rows·hd; got len(y)=%d len(x)=%d len(pos)=%d len(cos)=%d len(sin)=%d",
@@ -265,5 +264,4 @@ func checkRoPE(name string, ly, lx int, pos []int32, lcos, lsin, n, heads, hd in
 			panic(fmt.Sprintf("kernels: %s: pos[%d]=%d outside the %d table rows", name, i, p, rows))
 		}
 	}
-	return rows
 }
