@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"runtime"
 	"slices"
 	"syscall"
@@ -69,6 +71,7 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	steps := fs.Int("steps", 5, "timed steps")
 	checkpointing := fs.Bool("checkpointing", false, "recompute each block in backward")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	measurePeak := fs.Bool("peak", true, "measure the machine's GEMM peak for MFU (2048³ GEMMs, a few seconds)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -117,6 +120,17 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	var times []float64
 	for i := 0; i < *warmup+*steps; i++ {
+		if i == *warmup && *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		t0 := time.Now()
 		step()
 		if i >= *warmup {
