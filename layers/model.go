@@ -88,6 +88,9 @@ type Input struct {
 	B, T     int
 	Pos      []int32 // [B·T] position ids; nil means 0..T-1 in every row
 	DocStart []int32 // [B·T] first token of each token's document (packing); nil: whole rows
+	// Cache, for generation (nil tape): the T tokens of each row are new, attend to the row's
+	// cached ones too, and are appended to it; Pos nil then continues each row's positions.
+	Cache *KVCache
 }
 
 // Output is what a forward pass produces.
@@ -218,6 +221,9 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 		}
 	}
 	pos := in.Pos
+	if in.Cache != nil {
+		pos = in.Cache.positions(tp, in, len(m.Blocks))
+	}
 	if pos == nil {
 		pos = make([]int32, N)
 		for i := range pos {
@@ -232,10 +238,10 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 
 	var out Output
 	x := autograd.Embedding(tp, m.Embed, in.IDs) // [N, D]
-	for _, b := range m.Blocks {
+	for li, b := range m.Blocks {
 		xin := x
 		block := func(tp *autograd.Tape) *autograd.Tensor {
-			y, router := m.block(tp, b, xin, in, pos, cos, sin)
+			y, router := m.block(tp, li, b, xin, in, pos, cos, sin)
 			if router != nil {
 				out.RouterLogits = append(out.RouterLogits, router)
 			}
@@ -247,6 +253,9 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 			x = block(tp)
 		}
 	}
+	if in.Cache != nil {
+		in.Cache.Len += in.T
+	}
 	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
 	logits := autograd.Linear(tp, x, m.LMHead, m.BF16) // [N, V]
 	out.Logits = logits.Reshape(in.B, in.T, c.VocabSize)
@@ -254,7 +263,7 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 }
 
 // block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)).
-func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32) (*autograd.Tensor, *autograd.Tensor) {
+func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32) (*autograd.Tensor, *autograd.Tensor) {
 	c := &m.Config
 	N, H, KV, hd := in.B*in.T, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	eps := float32(c.RMSNormEps)
@@ -267,9 +276,13 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Tensor, in Input,
 	k = autograd.RMSNorm(tp, k.Reshape(N*KV, hd), b.Attn.KNorm, eps)
 	q = autograd.RoPE(tp, q.Reshape(N, H*hd), pos, cos, sin, H, hd)
 	k = autograd.RoPE(tp, k.Reshape(N, KV*hd), pos, cos, sin, KV, hd)
-	a := autograd.Attention(tp, q, k, v, in.B, in.T, H, KV, hd, kernels.AttnOpts{
-		Scale: float32(1 / math.Sqrt(float64(hd))), DocStart: in.DocStart, BF16: m.BF16,
-	})
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	var a *autograd.Tensor
+	if in.Cache != nil {
+		a = in.Cache.attend(layer, q, k, v, in.B, in.T, H, scale, m.BF16)
+	} else {
+		a = autograd.Attention(tp, q, k, v, in.B, in.T, H, KV, hd, kernels.AttnOpts{Scale: scale, DocStart: in.DocStart, BF16: m.BF16})
+	}
 	x = autograd.Add(tp, x, b.Attn.O.Forward(tp, a, m.BF16))
 
 	h = autograd.RMSNorm(tp, x, b.PostAttnNorm, eps)
