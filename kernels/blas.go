@@ -68,7 +68,7 @@ type sgemmArgs struct {
 var sgemmArgsPool = sync.Pool{New: func() any { return new(sgemmArgs) }}
 
 // BLASBackend names the GEMM backend Sgemm uses, loading OpenBLAS if that has not happened yet:
-// for example "openblas 0.3.21 (SkylakeX, 2 threads, /usr/lib/.../libopenblas.so.0)", or a
+// for example "openblas 0.3.21 (Cooperlake, 2 threads, /usr/lib/.../libopenblas.so.0)", or a
 // string starting with "pure-go" followed by the reason in parentheses. The environment
 // variable GWEN_BLAS chooses: unset, the usual OpenBLAS locations are tried; "off" or "go"
 // forces the pure-Go GEMM; anything else is the one library file to load.
@@ -95,14 +95,10 @@ func loadBLAS() {
 		default:
 			candidates = []string{env}
 		}
-		// Debian's OpenBLAS 0.3.21 takes AMD EPYC CPUs with AVX-512 (Zen 4) for Haswell and runs
-		// its AVX2 kernels at half the speed of the SkylakeX ones (measured: ≈240 against ≈120
-		// GFLOP/s per core). The variable is read when the library initialises, so it must be
-		// set before dlopen; a user's setting wins. On Intel CPUs that OpenBLAS recognises it
-		// costs nothing for sgemm: SkylakeX's sgemm kernels are the AVX-512 ones they would use.
-		if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); !set &&
-			cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL {
-			os.Setenv("OPENBLAS_CORETYPE", "SkylakeX")
+		if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); !set {
+			if core := openBLASCoreType(); core != "" {
+				os.Setenv("OPENBLAS_CORETYPE", core)
+			}
 		}
 		if _, set := os.LookupEnv("OPENBLAS_THREAD_TIMEOUT"); !set {
 			os.Setenv("OPENBLAS_THREAD_TIMEOUT", "20") // pthread build only; see blasLibraries
@@ -117,6 +113,26 @@ func loadBLAS() {
 		}
 		blas.backend = "pure-go (no OpenBLAS: " + strings.Join(errs, "; ") + ")"
 	})
+}
+
+// openBLASCoreType is the OPENBLAS_CORETYPE to force on an AVX-512 CPU, "" elsewhere. OpenBLAS
+// reads the variable when it initialises, so it must be set before dlopen; a user's setting
+// wins. Debian's 0.3.21 has been seen taking AVX-512 AMD EPYCs for Haswell and running its AVX2
+// kernels, which the project measured at half speed. On the 2-core Zen 4 EPYC these kernels
+// were tuned on, it detected Cooperlake by itself, and Cooperlake, SkylakeX and Haswell all ran
+// at ≈100 GFLOP per CPU-second on one thread (Zen 4 executes 512-bit FMAs as two 256-bit
+// halves), so forcing the name costs nothing where detection works. Cooperlake is SkylakeX's
+// sgemm plus the bf16 (sbgemm) kernels, so it is chosen when the CPU has AVX512_BF16.
+func openBLASCoreType() string {
+	x := cpu.X86
+	switch {
+	case !(x.HasAVX512F && x.HasAVX512BW && x.HasAVX512DQ && x.HasAVX512VL):
+		return ""
+	case x.HasAVX512BF16:
+		return "Cooperlake"
+	default:
+		return "SkylakeX"
+	}
 }
 
 // openBLAS binds one library; on success blas.sgemm and blas.backend are set.

@@ -13,7 +13,7 @@ import (
 // ExampleBLASBackend prints which GEMM backend Sgemm runs on. The output depends on the
 // machine, for example
 //
-//	openblas 0.3.21 (SkylakeX, 2 threads, libopenblas.so.0)
+//	openblas 0.3.21 (Cooperlake, 2 threads, /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0)
 //
 // or, with GWEN_BLAS=off or no OpenBLAS installed, "pure-go (...)" with the reason.
 func ExampleBLASBackend() {
@@ -72,13 +72,18 @@ func TestBLASBackendChoice(t *testing.T) {
 		if !strings.Contains(out, "backend=openblas ") || !strings.Contains(out, lib) {
 			t.Errorf("GWEN_BLAS=%s: %s", lib, out)
 		}
-		// A user's OPENBLAS_CORETYPE wins; unset, AVX-512 machines get SkylakeX.
+		// A user's OPENBLAS_CORETYPE wins; unset, AVX-512 machines get SkylakeX's kernels
+		// (Cooperlake's where the CPU has bf16 instructions).
 		if out := run("GWEN_BLAS="+lib, "OPENBLAS_CORETYPE=Sandybridge"); !strings.Contains(out, "(Sandybridge,") {
 			t.Errorf("GWEN_BLAS=%s OPENBLAS_CORETYPE=Sandybridge: %s", lib, out)
 		}
+		want := "(SkylakeX,"
+		if cpu.X86.HasAVX512BF16 {
+			want = "(Cooperlake,"
+		}
 		if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL &&
-			!strings.Contains(out, "(SkylakeX,") {
-			t.Errorf("GWEN_BLAS=%s on an AVX-512 CPU: want SkylakeX kernels, got %s", lib, out)
+			!strings.Contains(out, want) {
+			t.Errorf("GWEN_BLAS=%s on an AVX-512 CPU: want %s kernels, got %s", lib, want, out)
 		}
 	}
 }
