@@ -6,12 +6,15 @@ package kernels
 // into MR-tall strips (transposes are resolved once, while packing), and an MR×NR micro-kernel
 // runs over pairs of strips with its accumulators in local variables.
 //
-// The Go compiler does not vectorise and, by default (GOAMD64=v1), does not fuse a*b+c, so the
-// ceiling is one scalar MULSS and one ADDSS per pipe pair: 4 flops/cycle, ≈10 GFLOP/s per core
-// at 2.6 GHz. The micro-kernel shape was chosen by measurement on that machine (kc=256, data in
-// L1, GFLOP/s per core): 2×4 unrolled 4 deep 8.6-10.4, 2×3×8 9.6, 3×3×4 8.5, 2×6×4 7, 3×4 5,
-// 4×4 3.3; beyond 8-10 accumulators the register allocator spills (amd64 leaves Go 15 XMM
-// registers) and the kernel runs at half speed.
+// The Go compiler does not vectorise and, by default (GOAMD64=v1), does not fuse a*b+c: the
+// ceiling is scalar MULSS and ADDSS on two pipes each, 4 flops/cycle, ≈14 GFLOP/s per core on
+// the 3.6 GHz (boost) Zen 4 EPYC this was tuned on. Measured there, one goroutine, 1024×512×768
+// NN: ≈10 GFLOP per CPU-second (≈11 built with GOAMD64=v3, where a*b+c becomes an FMA); OpenBLAS
+// does ≈100. The micro-kernel shape was chosen by measurement (kc=256, data in L1, GFLOP/s on a
+// loaded machine): 2×4 unrolled 4 deep in k 8.6-10.4, 2×3 unrolled 8 9.6, 3×3 8.5, 2×6 7,
+// 3×4 5, 4×4 3.3. Beyond 8-10 accumulators the register allocator spills (amd64 leaves Go 15
+// XMM registers) and the kernel runs at half speed. Blocking: kc 256 and mc 128 beat kc 128 or
+// 384 and mc 64 or 256 by 10-30%; nc 512 and 1024 were level.
 const (
 	gemmMR = 2    // micro-tile rows
 	gemmNR = 4    // micro-tile columns
