@@ -2,6 +2,7 @@ package moe
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/kernels"
@@ -42,10 +43,13 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 	out := autograd.Zeros(x.Shape...)
 	out.RequiresGrad = rec
 
-	xg := make([]float32, m*d) // [M, D] x's rows in grouped order
+	// Work buffers come from a pool and go back when backward is done (or now, without a
+	// tape): the steady-state step allocates none of them. Every one is fully overwritten.
+	bxg, bg, bu, bh, bo := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I), getBuf(m*d)
+	xg := *bxg               // [M, D] x's rows in grouped order
+	g, u, h := *bg, *bu, *bh // [M, I] gate, up, silu(gate)·up
+	o := *bo                 // [M, D] expert outputs, unweighted
 	gathered(xg, x.Data, r.rowToken, d)
-	g, u, h := make([]float32, m*I), make([]float32, m*I), make([]float32, m*I) // [M, I]
-	o := make([]float32, m*d)                                                   // [M, D] expert outputs, unweighted
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c == 0 {
@@ -73,15 +77,16 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 			}
 		}
 	})
+	putBuf(bo)
 	if !rec {
+		putBuf(bxg, bg, bu, bh)
 		return out, r
 	}
 	tp.Record(func() {
-		dy := out.Grad()
-		if dy == nil {
-			return
+		if dy := out.Grad(); dy != nil {
+			mixExpertsBackward(r, dy, x, logits, experts, xg, g, u, h, d, I, gemm)
 		}
-		mixExpertsBackward(r, dy, x, logits, experts, xg, g, u, h, d, I, gemm)
+		putBuf(bxg, bg, bu, bh)
 	})
 	return out, r
 }
@@ -91,9 +96,12 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 	xg, g, u, h []float32, d, I int, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
 	n, k := r.N, r.K
 	m := n * k
-	dyg := make([]float32, m*d) // [M, D] dy in grouped order, unweighted
+	bdyg, bdhu, bdg, bdu := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I)
+	defer putBuf(bdyg, bdhu, bdg, bdu)
+	dyg := *bdyg // [M, D] dy in grouped order, unweighted; later dx in grouped order
+	dhu := *bdhu // [M, I] dy·down, before the mixing weight; later dh
+	dg, du := *bdg, *bdu
 	gathered(dyg, dy, r.rowToken, d)
-	dhu := make([]float32, m*I) // [M, I] dy·down, before the mixing weight
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c > 0 {
@@ -119,7 +127,8 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 			}
 		}
 	})
-	dg, du := make([]float32, m*I), make([]float32, m*I)
+	clear(dg) // SwiGLUBackward accumulates
+	clear(du)
 	kernels.SwiGLUBackward(dg, du, dhu, g, u, m*I)
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
@@ -201,4 +210,23 @@ func gathered(dst, src []float32, idx []int32, d int) {
 
 func shapeIs(t *autograd.Tensor, rows, cols int) bool {
 	return len(t.Shape) == 2 && t.Shape[0] == rows && t.Shape[1] == cols
+}
+
+// bufPool recycles the op's work buffers between steps.
+var bufPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// getBuf returns a pooled buffer of length n (contents undefined).
+func getBuf(n int) *[]float32 {
+	p := bufPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putBuf(ps ...*[]float32) {
+	for _, p := range ps {
+		bufPool.Put(p)
+	}
 }
