@@ -22,6 +22,8 @@ var commands = []command{
 	{"data", "print Parquet examples as JSON lines (cat) or count rows and lengths (stats)", cmdData},
 	{"tokenize", "encode JSON lines {\"text\"} to {\"ids\"} with a model's tokenizer, or --decode them", cmdTokenize},
 	{"template", "render conversations with the Qwen3 chat template to {\"text\", \"ids\"}", cmdTemplate},
+	{"generate", "continue a prompt with a model (chat template, streaming; --prompt-ids for JSON)", cmdGenerate},
+	{"chat", "multi-turn chat in the terminal: one user turn per stdin line", cmdChat},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).
