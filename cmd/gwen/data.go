@@ -16,14 +16,17 @@ import (
 )
 
 // cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]
-// [--tokenizer DIR]` (the tokenizer only for stats).
+// [--tokenizer DIR]` (the tokenizer only for stats), or `gwen data batches …` (batches.go).
 func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]", errUsage)
+		return fmt.Errorf("%w: gwen data cat|stats|batches FILES… [--format text|chat|preference] [--column NAME]", errUsage)
 	}
 	sub, rest := args[0], args[1:]
+	if sub == "batches" {
+		return dataBatches(rest, stdout, stderr)
+	}
 	if sub != "cat" && sub != "stats" {
-		return fmt.Errorf("%w: unknown data subcommand %q (want cat or stats)", errUsage, sub)
+		return fmt.Errorf("%w: unknown data subcommand %q (want cat, stats or batches)", errUsage, sub)
 	}
 	fs := flag.NewFlagSet("data "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
