@@ -31,7 +31,7 @@ func dataBatches(args []string, stdout, stderr io.Writer) error {
 	think := fs.Bool("train-empty-think", false, "sft, preference: train the template's empty think block")
 	shuffle := fs.Bool("shuffle", false, "shuffle row groups and rows each epoch")
 	seed := fs.Uint64("seed", 0, "shuffle seed")
-	workers := fs.Int("workers", 0, "tokenizer goroutines (0: all cores)")
+	workers := fs.Int("workers", 0, "tokenizer goroutines (0: the pipeline default, min(2, cores))")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	var files []string
 	for rest := args; ; {
