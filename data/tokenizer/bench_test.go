@@ -42,60 +42,69 @@ func corpusLines(b *testing.B) ([]string, int) {
 func BenchmarkCorpus(b *testing.B) {
 	lines, size := corpusLines(b)
 	dir := filepath.Join(repoRoot(b), "assets", "qwen3-tokenizer")
+	// cpu accumulates the process CPU time spent while the timer runs.
+	var cpu, cpuStart float64
+	start := func(b *testing.B) { runtime.GC(); cpuStart = cpuSeconds(); b.StartTimer() }
+	stop := func(b *testing.B) { b.StopTimer(); cpu += cpuSeconds() - cpuStart }
 	report := func(b *testing.B, tokens int) {
 		s := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(float64(size)/1e6/s, "MB/s")
 		b.ReportMetric(float64(tokens)/s, "tokens/s")
 		b.ReportMetric(float64(tokens), "tokens")
+		b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+		cpu = 0
 	}
 	b.Run("single", func(b *testing.B) {
 		tokens := 0
-		for b.Loop() {
-			b.StopTimer()
+		b.StopTimer()
+		b.ResetTimer()
+		for range b.N {
 			tok, err := Load(dir)
 			if err != nil {
 				b.Fatal(err)
 			}
-			runtime.GC()
-			b.StartTimer()
+			start(b)
 			tokens = 0
 			for _, l := range lines {
 				tokens += len(tok.Encode(l))
 			}
+			stop(b)
 		}
 		report(b, tokens)
 	})
 	b.Run("batch", func(b *testing.B) {
 		tokens := 0
-		for b.Loop() {
-			b.StopTimer()
+		b.StopTimer()
+		b.ResetTimer()
+		for range b.N {
 			tok, err := Load(dir)
 			if err != nil {
 				b.Fatal(err)
 			}
-			runtime.GC()
-			b.StartTimer()
+			start(b)
 			tokens = 0
 			for lo := 0; lo < len(lines); lo += 1024 {
 				for _, ids := range tok.EncodeBatch(lines[lo:min(lo+1024, len(lines))]) {
 					tokens += len(ids)
 				}
 			}
+			stop(b)
 		}
 		report(b, tokens)
 	})
 	b.Run("whole", func(b *testing.B) {
 		text := strings.Join(lines, "\n") + "\n"
 		tokens := 0
-		for b.Loop() {
-			b.StopTimer()
+		b.StopTimer()
+		b.ResetTimer()
+		for range b.N {
 			tok, err := Load(dir)
 			if err != nil {
 				b.Fatal(err)
 			}
-			runtime.GC()
-			b.StartTimer()
+			start(b)
 			tokens = len(tok.Encode(text))
+			stop(b)
 		}
 		report(b, tokens)
 	})

@@ -2,6 +2,13 @@ package tokenizer
 
 import "unicode/utf8"
 
+// Unicode editions. The classes below are Unicode 16.0 (unicode16_tables.go), the edition of
+// Oniguruma 6.9.10, which Hugging Face tokenizers runs the Split regex with; Go 1.26's unicode
+// package is 15.0 and would split letters added in 15.1 and 16.0 (CJK Ext. I, Kirat Rai, …)
+// differently. NFC comes from golang.org/x/text/unicode/norm, whose tables are Unicode 15.0
+// under Go 1.26 (17.0 from Go 1.27): only characters given canonical decompositions after
+// 15.0 (none in the cases) could normalize differently from Hugging Face.
+
 // Rune classes of the Qwen pre-tokenizer pattern: \p{L}, \p{N}, \s split into the line
 // breaks \r and \n (which the pattern names) and other white space, and everything else.
 const (
