@@ -10,8 +10,10 @@ import (
 // Shapes in the comments use one vocabulary: N token rows (B·T), D model width, H query heads,
 // KV key/value heads, hd head size, V vocabulary, in/out a Linear's sizes.
 
+// result makes an op's output tensor on the tape (contents arbitrary: every forward kernel
+// overwrites its output) and reports whether the op must record its backward.
 func result(tp *Tape, shape []int, inputs ...*Tensor) (*Tensor, bool) {
-	out := Zeros(shape...)
+	out := tp.newTensor(shape)
 	rec := tp.Recording(inputs...)
 	out.RequiresGrad = rec
 	return out, rec
@@ -74,7 +76,7 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float32) *Tensor {
 		panic(fmt.Sprintf("autograd.RMSNorm: x %v, weight %v", x.Shape, w.Shape))
 	}
 	out, rec := result(tp, x.Shape, x, w)
-	rstd := make([]float32, n)
+	rstd := tp.Alloc(n)
 	kernels.RMSNormForward(out.Data, rstd, x.Data, w.Data, n, d, eps)
 	if rec {
 		tp.Record(func() {
@@ -145,7 +147,7 @@ func Attention(tp *Tape, q, k, v *Tensor, b, t, h, kv, hd int, opt kernels.AttnO
 		panic(fmt.Sprintf("autograd.Attention: q %v k %v v %v for B=%d T=%d H=%d KV=%d hd=%d", q.Shape, k.Shape, v.Shape, b, t, h, kv, hd))
 	}
 	out, rec := result(tp, q.Shape, q, k, v)
-	lse := make([]float32, b*h*t)
+	lse := tp.Alloc(b * h * t)
 	kernels.AttentionForward(out.Data, lse, q.Data, k.Data, v.Data, b, t, h, kv, hd, opt)
 	if rec {
 		tp.Record(func() {
@@ -188,7 +190,7 @@ func CrossEntropy(tp *Tape, logits *Tensor, targets []int32, denom float64) (los
 	if len(targets) != n {
 		panic(fmt.Sprintf("autograd.CrossEntropy: logits %v, %d targets", logits.Shape, len(targets)))
 	}
-	lse := make([]float32, n)
+	lse := tp.Alloc(n)
 	sum, count = kernels.CrossEntropyForward(lse, logits.Data, targets, n, v)
 	if denom <= 0 {
 		denom = float64(count)
@@ -209,7 +211,7 @@ func CrossEntropy(tp *Tape, logits *Tensor, targets []int32, denom float64) (los
 				logits.SetGrad(logits.Data)
 				return
 			}
-			tmp := make([]float32, len(logits.Data))
+			tmp := tp.Alloc(len(logits.Data))
 			kernels.CrossEntropyBackward(tmp, logits.Data, lse, targets, n, v, scale)
 			addInto(logits.GradBuf(), tmp)
 		})

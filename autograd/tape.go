@@ -2,8 +2,15 @@ package autograd
 
 // Tape records, op by op, the closures that propagate gradients backwards. Ops append to it
 // during the forward pass; Backward runs them in reverse. A nil *Tape records nothing.
+//
+// A tape also owns the memory of the activations and activation gradients made on it: when
+// Backward finishes (or Reset is called) that memory is recycled for the next step, so every
+// tensor an op produced on this tape — logits, loss — is invalid from then on: read or copy
+// what you need before. Parameter gradients are not affected.
 type Tape struct {
 	backward []func()
+	mem      arena
+	sub      *Tape // reused for recomputing checkpointed blocks
 }
 
 // NewTape returns an empty tape.
@@ -57,12 +64,33 @@ func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
 		tp.backward[i] = nil
 	}
 	tp.backward = tp.backward[:0]
+	tp.mem.release()
 }
 
-// Reset drops everything recorded without running it (e.g. after an evaluation forward).
+// Alloc returns a buffer of n floats with arbitrary contents that lives until the end of this
+// step (Backward or Reset); with a nil tape, plain memory. For ops defined outside this package.
+func (tp *Tape) Alloc(n int) []float32 {
+	if tp == nil {
+		return make([]float32, n)
+	}
+	return tp.mem.get(n)
+}
+
+// newTensor returns a tensor whose data (arbitrary contents) and gradient live on the tape.
+func (tp *Tape) newTensor(shape []int) *Tensor {
+	if tp == nil {
+		return Zeros(shape...)
+	}
+	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.mem.get(numel(shape)), tape: tp}
+	return t
+}
+
+// Reset drops everything recorded without running it (e.g. after an evaluation forward) and
+// recycles the step's memory.
 func (tp *Tape) Reset() {
 	clear(tp.backward)
 	tp.backward = tp.backward[:0]
+	tp.mem.release()
 }
 
 // Checkpoint runs fn without recording its internals, keeping nothing but what fn closes over; in backward
@@ -80,8 +108,10 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape) *Tensor) *Tensor {
 		if g == nil {
 			return
 		}
-		sub := NewTape()
-		sub.BackwardFrom(fn(sub), g)
+		if tp.sub == nil {
+			tp.sub = NewTape()
+		}
+		tp.sub.BackwardFrom(fn(tp.sub), g) // recycles the recomputed block's memory at once
 	})
 	return out
 }

@@ -20,6 +20,7 @@ type Tensor struct {
 
 	grad []float32
 	base *Tensor // a Reshape view shares its base's data and gradient
+	tape *Tape   // where an activation's gradient memory comes from; nil for parameters
 }
 
 // New wraps data (not copied) as a tensor of the given shape.
@@ -68,7 +69,12 @@ func (t *Tensor) GradBuf() []float32 {
 		return t.base.GradBuf()
 	}
 	if t.grad == nil {
-		t.grad = make([]float32, len(t.Data))
+		if t.tape != nil {
+			t.grad = t.tape.mem.get(len(t.Data))
+			clear(t.grad)
+		} else {
+			t.grad = make([]float32, len(t.Data))
+		}
 	}
 	return t.grad
 }
@@ -97,7 +103,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 	if t.base != nil {
 		b = t.base
 	}
-	return &Tensor{Shape: slices.Clone(shape), Data: t.Data, RequiresGrad: t.RequiresGrad, Name: t.Name, base: b}
+	return &Tensor{Shape: slices.Clone(shape), Data: t.Data, RequiresGrad: t.RequiresGrad, Name: t.Name, base: b, tape: t.tape}
 }
 
 // Rows returns the size of the last dimension and how many rows of it the tensor holds.
