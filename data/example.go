@@ -1,5 +1,6 @@
-// Package data owns the path from Parquet files to training examples: sources (one file, a glob
-// or a folder), the text/chat/preference example kinds, exact resumable positions and mixtures.
+// Package data owns the path from Parquet files to training batches: sources (one file, a glob
+// or a folder), the text/chat/preference example kinds, resumable positions and mixtures, and
+// tokenizing, label masks and packing into batches on a bounded worker pool.
 package data
 
 import (
