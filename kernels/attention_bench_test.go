@@ -44,6 +44,30 @@ func BenchmarkAttentionBF16ForwardBackward(b *testing.B) {
 	benchAttention(b, true, true)
 }
 
+// BenchmarkAttentionPaths runs forward+backward (fp32) on each path directly: with
+// GWEN_BLAS=off it compares the flash kernel with the GEMM path on SgemmGo, which decides the
+// fallback AttentionForward takes without OpenBLAS.
+func BenchmarkAttentionPaths(bn *testing.B) {
+	b, t, h, kv, hd := 4, 512, 8, 4, 64
+	rng := newRNG(16)
+	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
+	do := randF32(rng, len(q), 1)
+	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
+	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+	d := newAttnDims(b, t, h, kv, hd, AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd)))})
+	bn.Logf("backend: %s", BLASBackend())
+	for _, im := range attnImpls {
+		bn.Run(im.name, func(bn *testing.B) {
+			c0 := cpuTime()
+			for i := 0; i < bn.N; i++ {
+				im.fwd(d, o, lse, q, k, v)
+				im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+			}
+			bn.ReportMetric(float64(cpuTime()-c0)/1e6/float64(bn.N), "cpu-ms/op")
+		})
+	}
+}
+
 // BenchmarkAttnNT measures the block micro-kernel alone (MB/s reads as MFLOP/s).
 func BenchmarkAttnNT(b *testing.B) {
 	rng := newRNG(1)

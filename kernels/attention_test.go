@@ -94,6 +94,27 @@ func TestAttentionRefLSE(t *testing.T) {
 	}
 }
 
+// attnImpl is one implementation of AttentionForward / AttentionBackward on checked arguments.
+type attnImpl struct {
+	name string
+	fwd  func(d attnDims, o, lse, q, k, v []float32)
+	bwd  func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32)
+}
+
+// attnImpls are both paths, whichever AttentionForward picks on this machine: the GEMM path
+// runs on OpenBLAS when it loaded, else on SgemmGo (the same code either way).
+var attnImpls = []attnImpl{
+	{"flash", attentionForwardFlash, attentionBackwardFlash},
+	{"gemm", func(d attnDims, o, lse, q, k, v []float32) { attentionForwardGEMM(&d, o, lse, q, k, v) },
+		func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
+			attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
+		}},
+}
+
+// Both paths against the float64-accumulating reference, at the sizes where their blocking
+// switches: the flash kernel's 64×64 tiles, and the GEMM path's blocks of 256 stacked rows
+// (256/rep queries: 256, 128, 64, 32 for rep 1, 2, 4, 8) against 256-key tiles; t below, at
+// and above those edges, documents that cross them, GQA groups of 1, 2, 4 and 8.
 func TestAttentionFastMatchesRef(t *testing.T) {
 	rng := newRNG(14)
 	type tc struct {
@@ -111,6 +132,16 @@ func TestAttentionFastMatchesRef(t *testing.T) {
 		{2, 70, 4, 4, 9, [][]int{{1, 63, 1, 5}, {70}}},
 		{1, 200, 2, 1, 16, [][]int{{1, 1, 64, 65, 1, 60, 8}}},
 		{1, 150, 4, 2, 12, [][]int{{130, 20}}},
+		{1, 127, 2, 1, 8, nil},                             // GEMM: rep 2, one block of 127 of 128 queries
+		{1, 129, 2, 1, 5, nil},                             // rep 2: a second block of one query
+		{1, 255, 1, 1, 6, nil},                             // rep 1: one block of 255 of 256
+		{1, 256, 4, 4, 3, nil},                             // rep 1: exactly one block and one key tile
+		{1, 257, 4, 1, 4, nil},                             // rep 4: blocks of 64, a key tile of one
+		{1, 300, 8, 1, 4, nil},                             // rep 8: blocks of 32 queries
+		{1, 513, 2, 1, 3, nil},                             // rep 2: key tiles 256+256+1
+		{2, 300, 2, 2, 6, [][]int{{200, 100}, {1, 299}}},   // a document across the 256 edge
+		{1, 520, 8, 2, 4, [][]int{{250, 10, 259, 1}}},      // key tiles start mid-sequence
+		{1, 400, 4, 2, 5, [][]int{{128, 128, 1, 127, 16}}}, // documents on block edges
 	}
 	for _, c := range cases {
 		for _, bf16 := range []bool{false, true} {
@@ -121,29 +152,28 @@ func TestAttentionFastMatchesRef(t *testing.T) {
 			}
 			name := label("b=%d t=%d h=%d kv=%d hd=%d docs=%v bf16=%v", b, tt, h, kv, hd, c.docs, bf16)
 			q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
-			o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
 			or, lser := make([]float32, len(q)), make([]float32, b*h*tt)
-			AttentionForward(o, lse, q, k, v, b, tt, h, kv, hd, opt)
 			AttentionForwardRef(or, lser, q, k, v, b, tt, h, kv, hd, opt)
-			tol := 2e-6
-			if bf16 {
-				tol = 2e-3 // a bf16 rounding of P may flip on a last-bit difference in S
-			}
-			closeTo(t, name+" o", o, or, tol, tol)
-			closeTo(t, name+" lse", lse, lser, 2e-6, 2e-6)
 			do := randF32(rng, len(q), 1)
 			dq0, dk0, dv0 := randF32(rng, len(q), 1), randF32(rng, len(k), 1), randF32(rng, len(v), 1)
-			dq, dk, dv := clone(dq0), clone(dk0), clone(dv0)
 			dqr, dkr, dvr := clone(dq0), clone(dk0), clone(dv0)
-			AttentionBackward(dq, dk, dv, do, q, k, v, or, lser, b, tt, h, kv, hd, opt)
 			AttentionBackwardRef(dqr, dkr, dvr, do, q, k, v, or, lser, b, tt, h, kv, hd, opt)
-			gtol := 1e-5
+			tol, gtol := 2e-6, 1e-5
 			if bf16 {
-				gtol = 3e-3
+				tol, gtol = 2e-3, 3e-3 // a bf16 rounding of P may flip on a last-bit difference in S
 			}
-			closeTo(t, name+" dq", dq, dqr, gtol, gtol)
-			closeTo(t, name+" dk", dk, dkr, gtol, gtol)
-			closeTo(t, name+" dv", dv, dvr, gtol, gtol)
+			for _, im := range attnImpls {
+				d := newAttnDims(b, tt, h, kv, hd, opt)
+				o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+				im.fwd(d, o, lse, q, k, v)
+				closeTo(t, im.name+" "+name+" o", o, or, tol, tol)
+				closeTo(t, im.name+" "+name+" lse", lse, lser, 2e-6, 2e-6)
+				dq, dk, dv := clone(dq0), clone(dk0), clone(dv0)
+				im.bwd(d, dq, dk, dv, do, q, k, v, or, lser)
+				closeTo(t, im.name+" "+name+" dq", dq, dqr, gtol, gtol)
+				closeTo(t, im.name+" "+name+" dk", dk, dkr, gtol, gtol)
+				closeTo(t, im.name+" "+name+" dv", dv, dvr, gtol, gtol)
+			}
 		}
 	}
 }
@@ -155,19 +185,22 @@ func TestAttentionDeterministicAcrossProcs(t *testing.T) {
 	opt := AttnOpts{Scale: 0.3}
 	q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
 	do := randF32(rng, len(q), 1)
-	run := func() []float32 {
-		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
-		AttentionForward(o, lse, q, k, v, b, tt, h, kv, hd, opt)
-		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
-		AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
-		return append(append(append(o, dq...), dk...), dv...)
+	d := newAttnDims(b, tt, h, kv, hd, opt)
+	for _, im := range attnImpls {
+		run := func() []float32 {
+			o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+			im.fwd(d, o, lse, q, k, v)
+			dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+			im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+			return append(append(append(o, dq...), dk...), dv...)
+		}
+		prev := runtime.GOMAXPROCS(1)
+		one := run()
+		runtime.GOMAXPROCS(3)
+		three := run()
+		runtime.GOMAXPROCS(prev)
+		closeTo(t, im.name+" GOMAXPROCS 1 vs 3", three, one, 0, 0)
 	}
-	prev := runtime.GOMAXPROCS(1)
-	one := run()
-	runtime.GOMAXPROCS(3)
-	three := run()
-	runtime.GOMAXPROCS(prev)
-	closeTo(t, "GOMAXPROCS 1 vs 3", three, one, 0, 0)
 }
 
 // attnNT against plain loops in every causal mode, for odd and even sizes and offsets.
@@ -214,7 +247,7 @@ func TestAttnNTModes(t *testing.T) {
 	}
 }
 
-// Fewer (sequence, kv head) groups than GOMAXPROCS: the backward splits key ranges and sums
+// Fewer (sequence, kv head) groups than GOMAXPROCS: the flash backward splits key ranges and sums
 // the dq partials; still equal to the reference, and repeatable.
 func TestAttentionBackwardSplitKeys(t *testing.T) {
 	prev := runtime.GOMAXPROCS(8)
@@ -241,14 +274,15 @@ func TestAttentionBackwardSplitKeys(t *testing.T) {
 		dq0 := randF32(rng, len(q), 1)
 		dq, dk, dv := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
 		dqr, dkr, dvr := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
-		AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		d := newAttnDims(b, tt, h, kv, hd, opt)
+		attentionBackwardFlash(d, dq, dk, dv, do, q, k, v, o, lse)
 		AttentionBackwardRef(dqr, dkr, dvr, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
 		name := label("split b=%d t=%d kv=%d", b, tt, kv)
 		closeTo(t, name+" dq", dq, dqr, 1e-5, 1e-5)
 		closeTo(t, name+" dk", dk, dkr, 1e-5, 1e-5)
 		closeTo(t, name+" dv", dv, dvr, 1e-5, 1e-5)
 		dq2, dk2, dv2 := clone(dq0), make([]float32, len(k)), make([]float32, len(v))
-		AttentionBackward(dq2, dk2, dv2, do, q, k, v, o, lse, b, tt, h, kv, hd, opt)
+		attentionBackwardFlash(d, dq2, dk2, dv2, do, q, k, v, o, lse)
 		closeTo(t, name+" dq rerun", dq2, dq, 0, 0)
 	}
 }
@@ -268,6 +302,69 @@ func TestAttnKeyCuts(t *testing.T) {
 		}
 		if cuts[0] != 0 || cuts[c[1]] != c[0] {
 			t.Fatalf("attnKeyCuts(%d, %d) = %v does not cover [0, %d)", c[0], c[1], cuts, c[0])
+		}
+	}
+}
+
+// attnExpSub against float64 math.Exp across the whole float32 range it serves, its sum, and
+// its clamps.
+func TestAttnExpSub(t *testing.T) {
+	const n = 200000
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(-88 + 89*float64(i)/n) // [-88, 1): through the underflow edge
+	}
+	y := clone(x)
+	sum := attnExpSub(y, 0.25)
+	var worst, want float64
+	for i, v := range x {
+		a := float64(v - 0.25)
+		e := math.Exp(a)
+		if a < -87.33654 {
+			if y[i] != 0 {
+				t.Fatalf("e^%v = %v, want 0 below the clamp", a, y[i])
+			}
+			continue
+		}
+		want += float64(y[i])
+		worst = max(worst, math.Abs(float64(y[i])-e)/e)
+	}
+	if worst > 1.6e-7 {
+		t.Errorf("attnExpSub: worst relative error %.3g, want <= 1.6e-7", worst)
+	}
+	if math.Abs(float64(sum)-want) > 1e-5*want {
+		t.Errorf("attnExpSub sum = %v, want %v", sum, want)
+	}
+	big := []float32{100, 0, -1000}
+	attnExpSub(big, 0)
+	if big[0] != float32(math.Exp(88)) && math.Abs(float64(big[0])/math.Exp(88)-1) > 2e-7 || big[1] != 1 || big[2] != 0 {
+		t.Errorf("attnExpSub(100, 0, -1000) = %v, want [e^88 (clamped) 1 0]", big)
+	}
+}
+
+// The GEMM path on OpenBLAS allocates nothing once its scratch and worker goroutines exist.
+// (On SgemmGo the GEMM's own goroutines allocate; AttentionForward takes the flash path there.)
+func TestAttentionGEMMDoesNotAllocate(t *testing.T) {
+	if !blasLoaded() {
+		t.Skipf("OpenBLAS not loaded (%s): the GEMM path runs only in tests", BLASBackend())
+	}
+	rng := newRNG(19)
+	b, tt, h, kv, hd := 1, 300, 4, 2, 8
+	for _, bf16 := range []bool{false, true} {
+		opt := AttnOpts{Scale: 0.3, BF16: bf16, DocStart: docStarts(tt, [][]int{{100, 200}})}
+		q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+		do := randF32(rng, len(q), 1)
+		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+		d := newAttnDims(b, tt, h, kv, hd, opt)
+		step := func() {
+			attentionForwardGEMM(&d, o, lse, q, k, v)
+			attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
+		}
+		step()
+		// Below one per call: an occasional GC may empty a sync.Pool inside Sgemm.
+		if n := testing.AllocsPerRun(20, step); n >= 1 {
+			t.Errorf("bf16=%v: %v allocations per forward+backward, want 0", bf16, n)
 		}
 	}
 }

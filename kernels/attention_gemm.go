@@ -1,0 +1,451 @@
+package kernels
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// The GEMM path of AttentionForward and AttentionBackward: flash-style blocking whose block
+// products are Sgemm calls (OpenBLAS, all cores inside each call), with the Go-side work between
+// them (softmax, masks, dS = P∘(dP − D), packing) split over goroutines between, never during,
+// those calls.
+//
+// Work is one (sequence, kv head) group after another. The rep = h/kv query heads of a group
+// read the same K and V, so a block stacks them as the rows of one GEMM: row r of a block that
+// starts at query i0 is query i0 + r/rep of head g·rep + r%rep. A block has about
+// attnGemmRows rows and meets the keys in tiles of attnGemmKeys, so no more than a
+// rows×keys tile of scores ever exists; key tiles a block's rows cannot see (before every row's
+// document start) are skipped, and masks inside a tile are applied row by row.
+const (
+	attnGemmRows = 256 // stacked (query, head) rows per block
+	attnGemmKeys = 256 // keys per tile
+)
+
+// attnGemm is one call's state and scratch, reused through attnGemmPool.
+type attnGemm struct {
+	d                       attnDims
+	q, k, v, o, lse, do, dq []float32
+	bi, g                   int       // the group: sequence bi, kv head g
+	kp, vp                  []float32 // the group's K and V from key 0: views into k, v, or bf16-rounded copies
+	ld                      int       // row stride of kp, vp
+	kbuf, vbuf              []float32 // [t·hd] rounded copies (BF16)
+	i0, nq, rows            int       // the block: queries [i0, i0+nq), rows = nq·rep
+	qs, dos, acc            []float32 // [rows·hd]: Q (rounded for BF16), dO, the O or dQ accumulator
+	m, l, lr, dd            []float32 // [rows]: running max and sum, log-sum-exp, D = rowsum(dO∘O)
+	j0, nb                  int       // the tile: keys [j0, j0+nb)
+	s, dp                   []float32 // [rows·attnGemmKeys]: scores then P; dP then dS
+	phase                   attnPhase
+	wg                      sync.WaitGroup
+	pass2                   bool // BF16 forward: the second pass over the keys
+}
+
+// attnPhase names the Go-side step attnGemm.run performs on a range of rows.
+type attnPhase int
+
+const (
+	phPackKV  attnPhase = iota // rows are keys: round the group's K and V (BF16)
+	phFwdInit                  // pack Q, reset max, sum and accumulator
+	phFwdTile                  // online softmax of a score tile (pass 2 of BF16: final P)
+	phFwdOut                   // write O
+	phBwdInit                  // pack Q and dO, read lse, D = rowsum(dO∘O), zero dQ
+	phBwdTile                  // P from lse, dS = scale·P∘(dP − D), rounded P for dV
+	phBwdOut                   // dq += the block's dQ
+)
+
+var attnGemmPool freeList[attnGemm]
+
+func attnGrow(p *[]float32, n int) {
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+}
+
+func getAttnGemm(d *attnDims) *attnGemm {
+	w := attnGemmPool.get()
+	w.d = *d
+	bq := attnGemmBlock(d.rep)
+	rows := bq * d.rep
+	for _, p := range []*[]float32{&w.qs, &w.dos, &w.acc} {
+		attnGrow(p, rows*d.hd)
+	}
+	for _, p := range []*[]float32{&w.m, &w.l, &w.lr, &w.dd} {
+		attnGrow(p, rows)
+	}
+	attnGrow(&w.s, rows*attnGemmKeys)
+	attnGrow(&w.dp, rows*attnGemmKeys)
+	if d.bf16 {
+		attnGrow(&w.kbuf, d.t*d.hd)
+		attnGrow(&w.vbuf, d.t*d.hd)
+	}
+	return w
+}
+
+func putAttnGemm(w *attnGemm) {
+	w.q, w.k, w.v, w.o, w.lse, w.do, w.dq, w.kp, w.vp = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	w.d.doc = nil
+	attnGemmPool.put(w)
+}
+
+// attnGemmBlock is the number of queries per block: attnGemmRows stacked rows.
+func attnGemmBlock(rep int) int { return max(1, attnGemmRows/rep) }
+
+// setGroup points the state at group (bi, g), rounding its K and V when BF16.
+func (w *attnGemm) setGroup(bi, g int) {
+	d := &w.d
+	w.bi, w.g = bi, g
+	if !d.bf16 {
+		w.kp, w.vp, w.ld = w.k[d.kOff(bi, 0, g):], w.v[d.kOff(bi, 0, g):], d.kv*d.hd
+		return
+	}
+	w.kp, w.vp, w.ld = w.kbuf, w.vbuf, d.hd
+	w.phase = phPackKV
+	attnTeamRun(w, &w.wg, d.t, max(1, 4096/d.hd))
+}
+
+// setBlock selects the queries [i0, i0+nq) and runs phase init over its rows.
+func (w *attnGemm) setBlock(i0, nq int, init attnPhase) {
+	w.i0, w.nq, w.rows = i0, nq, nq*w.d.rep
+	w.phase = init
+	attnTeamRun(w, &w.wg, w.rows, max(1, 2048/w.d.hd))
+}
+
+// tilePhase runs phase ph over the rows for the keys [j0, j0+nb).
+func (w *attnGemm) tilePhase(ph attnPhase, j0, nb int) {
+	w.j0, w.nb, w.phase = j0, nb, ph
+	attnTeamRun(w, &w.wg, w.rows, max(1, 4096/nb))
+}
+
+// rowQuery returns the query position, head and offset in q of block row r.
+func (w *attnGemm) rowQuery(r int) (i, hh, off int) {
+	i, hh = w.i0+r/w.d.rep, w.g*w.d.rep+r%w.d.rep
+	return i, hh, w.d.qOff(w.bi, i, hh)
+}
+
+// keyRange is the visible part [jlo, jhi) of the tile's columns for query i.
+func (w *attnGemm) keyRange(i int) (jlo, jhi int) {
+	return max(w.d.firstKey(w.bi, i)-w.j0, 0), min(i-w.j0+1, w.nb)
+}
+
+// scores computes the tile S = scale·Qs·Kᵀ for the keys [j0, j0+nb).
+func (w *attnGemm) scores(j0, nb int) {
+	d := &w.d
+	Sgemm(false, true, w.rows, nb, d.hd, d.scale, w.qs, d.hd, w.kp[j0*w.ld:], w.ld, 0, w.s, attnGemmKeys)
+}
+
+// attentionForwardGEMM is AttentionForward with the block products on Sgemm. fp32: one pass,
+// online softmax (running max m and sum l per row, the accumulator rescaled when m grows).
+// BF16 rounds the normalised probabilities, so a first pass finds the log-sum-exp and a
+// second accumulates bf16(exp(S − lse))·bf16(V).
+func attentionForwardGEMM(d *attnDims, o, lse, q, k, v []float32) {
+	w := getAttnGemm(d)
+	defer putAttnGemm(w)
+	w.q, w.k, w.v, w.o, w.lse = q, k, v, o, lse
+	bq, hd := attnGemmBlock(d.rep), d.hd
+	for bi := 0; bi < d.b; bi++ {
+		for g := 0; g < d.kv; g++ {
+			w.setGroup(bi, g)
+			for i0 := 0; i0 < d.t; i0 += bq {
+				i1 := min(i0+bq, d.t)
+				w.setBlock(i0, i1-i0, phFwdInit)
+				jStart := d.minFirstKey(bi, i0, i1)
+				w.pass2 = false
+				for j0 := jStart; j0 < i1; j0 += attnGemmKeys {
+					nb := min(attnGemmKeys, i1-j0)
+					w.scores(j0, nb)
+					w.tilePhase(phFwdTile, j0, nb)
+					if !d.bf16 {
+						Sgemm(false, false, w.rows, hd, nb, 1, w.s, attnGemmKeys, w.vp[j0*w.ld:], w.ld, 1, w.acc, hd)
+					}
+				}
+				for r := range w.rows {
+					w.lr[r] = w.m[r] + float32(math.Log(float64(w.l[r])))
+				}
+				if d.bf16 {
+					w.pass2 = true
+					for j0 := jStart; j0 < i1; j0 += attnGemmKeys {
+						nb := min(attnGemmKeys, i1-j0)
+						w.scores(j0, nb)
+						w.tilePhase(phFwdTile, j0, nb)
+						Sgemm(false, false, w.rows, hd, nb, 1, w.s, attnGemmKeys, w.vp[j0*w.ld:], w.ld, 1, w.acc, hd)
+					}
+				}
+				w.phase = phFwdOut
+				attnTeamRun(w, &w.wg, w.rows, max(1, 2048/hd))
+			}
+		}
+	}
+}
+
+// attentionBackwardGEMM is AttentionBackward with the block products on Sgemm
+// (FlashAttention-2 per block of stacked rows and tile of keys: S and dP by GEMM, then P, dS on
+// the Go side, then dV += Pᵀ·dO, dQ += dS·K, dK += dSᵀ·Q by GEMM). dk and dv accumulate in
+// place (a group's key rows have a uniform stride); dQ collects in the block's scratch and is
+// added to dq once per block. Every sum runs in a fixed order: the results depend only on the
+// GEMM's own thread count.
+func attentionBackwardGEMM(d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
+	w := getAttnGemm(d)
+	defer putAttnGemm(w)
+	w.q, w.k, w.v, w.o, w.lse, w.do, w.dq = q, k, v, o, lse, do, dq
+	bq, hd, ldk := attnGemmBlock(d.rep), d.hd, d.kv*d.hd
+	for bi := 0; bi < d.b; bi++ {
+		for g := 0; g < d.kv; g++ {
+			w.setGroup(bi, g)
+			for i0 := 0; i0 < d.t; i0 += bq {
+				i1 := min(i0+bq, d.t)
+				w.setBlock(i0, i1-i0, phBwdInit)
+				for j0 := d.minFirstKey(bi, i0, i1); j0 < i1; j0 += attnGemmKeys {
+					nb := min(attnGemmKeys, i1-j0)
+					kp, vp := w.kp[j0*w.ld:], w.vp[j0*w.ld:]
+					koff := d.kOff(bi, j0, g)
+					w.scores(j0, nb)
+					Sgemm(false, true, w.rows, nb, hd, 1, w.dos, hd, vp, w.ld, 0, w.dp, attnGemmKeys)
+					w.tilePhase(phBwdTile, j0, nb)
+					Sgemm(true, false, nb, hd, w.rows, 1, w.s, attnGemmKeys, w.dos, hd, 1, dv[koff:], ldk)
+					Sgemm(false, false, w.rows, hd, nb, 1, w.dp, attnGemmKeys, kp, w.ld, 1, w.acc, hd)
+					Sgemm(true, false, nb, hd, w.rows, 1, w.dp, attnGemmKeys, w.qs, hd, 1, dk[koff:], ldk)
+				}
+				w.phase = phBwdOut
+				attnTeamRun(w, &w.wg, w.rows, max(1, 2048/hd))
+			}
+		}
+	}
+}
+
+// run performs the current phase on rows [lo, hi) (keys for phPackKV).
+func (w *attnGemm) run(lo, hi int) {
+	d := &w.d
+	hd := d.hd
+	switch w.phase {
+	case phPackKV:
+		for j := lo; j < hi; j++ {
+			off := d.kOff(w.bi, j, w.g)
+			RoundBF16(w.kbuf[j*hd:(j+1)*hd], w.k[off:off+hd])
+			RoundBF16(w.vbuf[j*hd:(j+1)*hd], w.v[off:off+hd])
+		}
+	case phFwdInit:
+		for r := lo; r < hi; r++ {
+			_, _, off := w.rowQuery(r)
+			w.packQ(r, off)
+			w.m[r], w.l[r] = float32(math.Inf(-1)), 0
+			clear(w.acc[r*hd : (r+1)*hd])
+		}
+	case phFwdTile:
+		for r := lo; r < hi; r++ {
+			w.fwdRow(r)
+		}
+	case phFwdOut:
+		for r := lo; r < hi; r++ {
+			i, hh, off := w.rowQuery(r)
+			w.lse[(w.bi*d.h+hh)*d.t+i] = w.lr[r]
+			dst, src := w.o[off:off+hd], w.acc[r*hd:(r+1)*hd]
+			if d.bf16 {
+				copy(dst, src)
+				continue
+			}
+			inv := 1 / w.l[r]
+			for c, x := range src {
+				dst[c] = x * inv
+			}
+		}
+	case phBwdInit:
+		for r := lo; r < hi; r++ {
+			i, hh, off := w.rowQuery(r)
+			w.packQ(r, off)
+			dor := w.do[off : off+hd]
+			copy(w.dos[r*hd:(r+1)*hd], dor)
+			var s float32
+			for c, y := range w.o[off : off+hd] {
+				s += y * dor[c]
+			}
+			w.dd[r] = s
+			w.lr[r] = w.lse[(w.bi*d.h+hh)*d.t+i]
+			clear(w.acc[r*hd : (r+1)*hd])
+		}
+	case phBwdTile:
+		for r := lo; r < hi; r++ {
+			w.bwdRow(r)
+		}
+	case phBwdOut:
+		for r := lo; r < hi; r++ {
+			_, _, off := w.rowQuery(r)
+			dst := w.dq[off : off+hd]
+			for c, x := range w.acc[r*hd : (r+1)*hd] {
+				dst[c] += x
+			}
+		}
+	}
+}
+
+// packQ copies q's row at off into block row r (rounded for BF16).
+func (w *attnGemm) packQ(r, off int) {
+	hd := w.d.hd
+	if w.d.bf16 {
+		RoundBF16(w.qs[r*hd:(r+1)*hd], w.q[off:off+hd])
+	} else {
+		copy(w.qs[r*hd:(r+1)*hd], w.q[off:off+hd])
+	}
+}
+
+// fwdRow turns row r of the score tile into probabilities. Pass 1 (fp32, and BF16's first):
+// online softmax, exp(S − running max), folding the tile into the row's max and sum and, for
+// fp32, rescaling its accumulator. BF16's pass 2: bf16(exp(S − lse)).
+func (w *attnGemm) fwdRow(r int) {
+	i, _, _ := w.rowQuery(r)
+	row := w.s[r*attnGemmKeys : r*attnGemmKeys+w.nb]
+	jlo, jhi := w.keyRange(i)
+	if jlo >= jhi {
+		clear(row)
+		return
+	}
+	clear(row[:jlo])
+	clear(row[jhi:])
+	vis := row[jlo:jhi]
+	if w.pass2 {
+		attnExpSub(vis, w.lr[r])
+		RoundBF16(vis, vis)
+		return
+	}
+	mx := w.m[r]
+	for _, x := range vis {
+		if x > mx {
+			mx = x
+		}
+	}
+	alpha := exp32(w.m[r] - mx) // 0 on the first visible tile (m = −Inf)
+	w.l[r] = w.l[r]*alpha + attnExpSub(vis, mx)
+	w.m[r] = mx
+	if !w.d.bf16 && alpha != 1 {
+		acc := w.acc[r*w.d.hd : (r+1)*w.d.hd]
+		for c := range acc {
+			acc[c] *= alpha
+		}
+	}
+}
+
+// bwdRow turns row r of the tiles S and dP into P (rounded for BF16: dV's operand) and
+// dS = scale·P∘(dP − D), P unrounded; invisible entries become 0 in both.
+func (w *attnGemm) bwdRow(r int) {
+	i, _, _ := w.rowQuery(r)
+	srow := w.s[r*attnGemmKeys : r*attnGemmKeys+w.nb]
+	drow := w.dp[r*attnGemmKeys : r*attnGemmKeys+w.nb]
+	jlo, jhi := w.keyRange(i)
+	if jlo >= jhi {
+		clear(srow)
+		clear(drow)
+		return
+	}
+	clear(srow[:jlo])
+	clear(srow[jhi:])
+	clear(drow[:jlo])
+	clear(drow[jhi:])
+	ps, ds := srow[jlo:jhi], drow[jlo:jhi]
+	ds = ds[:len(ps)]
+	attnExpSub(ps, w.lr[r])
+	dd, scale := w.dd[r], w.d.scale
+	for j, p := range ps {
+		ds[j] = p * (ds[j] - dd) * scale
+	}
+	if w.d.bf16 {
+		RoundBF16(ps, ps)
+	}
+}
+
+// attnExpSub sets x[j] = e^(x[j] − sub) and returns their sum, within 1.6e-7 relative error
+// (TestAttnExpSub), in half exp32's instructions: e^y = 2^(k/64)·e^r with k = round(64·y/ln 2),
+// |r| ≤ ln 2/128, 2^(k/64) from a 64-entry table (exponent added to its bits) and
+// e^r − 1 ≈ r + r²/2 (truncation < 3e-8), so T + T·(r + r²/2) rounds once at the end. The
+// integer k comes from the 1.5·2²³ rounding trick rather than math.Floor. Arguments below
+// −87.34 give 0, above 88 are clamped (attention's arguments are ≤ 0 up to rounding).
+func attnExpSub(x []float32, sub float32) float32 {
+	const (
+		n64log2e = 64 * 1.44269504088896341
+		magic    = 12582912 // 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer
+		lo, hi   = -87.33654, 88
+		c1       = 0.010833740234375 // ln 2/64 to 11 bits: fn·c1 is exact for |fn| < 2¹³
+		c2       = 0.693147180559945309/64 - c1
+	)
+	var sum float32
+	for j, y := range x {
+		y -= sub
+		if y < lo || y > hi {
+			if y < lo {
+				x[j] = 0
+				continue
+			}
+			y = hi
+		}
+		t := y*n64log2e + magic
+		fn := t - magic
+		k := int32(math.Float32bits(t)) - int32(math.Float32bits(magic))
+		r := y - fn*c1 - fn*c2
+		tb := math.Float32frombits(attnExp2Table[k&63] + uint32(k>>6)<<23)
+		p := tb + tb*(r+r*r*0.5)
+		x[j] = p
+		sum += p
+	}
+	return sum
+}
+
+// attnExp2Table holds the float32 bits of 2^(i/64), i < 64.
+var attnExp2Table = func() (t [64]uint32) {
+	for i := range t {
+		t[i] = math.Float32bits(float32(math.Exp2(float64(i) / 64)))
+	}
+	return t
+}()
+
+// attnRunner is a pooled state whose current phase runs over a range of rows.
+type attnRunner interface{ run(lo, hi int) }
+
+type attnTask struct {
+	job    attnRunner
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+// attnTeam is a set of goroutines kept between calls for the Go-side phases of the GEMM path:
+// handing a phase's chunks to them costs a channel send, and allocates nothing, where starting
+// goroutines (Parallel) would allocate a few objects per phase, hundreds of times per call.
+// It grows to GOMAXPROCS−1 workers (the caller runs the first chunk); idle ones block on the
+// channel and cost nothing.
+var attnTeam struct {
+	mu      sync.Mutex
+	workers int
+	tasks   chan attnTask
+}
+
+func attnTeamWorker(tasks chan attnTask) {
+	for t := range tasks {
+		t.job.run(t.lo, t.hi)
+		t.wg.Done()
+	}
+}
+
+// attnTeamRun calls job.run over [0, n) in up to GOMAXPROCS contiguous chunks of at least grain
+// items, and returns when all are done. wg must belong to the caller alone.
+func attnTeamRun(job attnRunner, wg *sync.WaitGroup, n, grain int) {
+	workers := min(runtime.GOMAXPROCS(0), (n+grain-1)/grain)
+	if workers <= 1 {
+		job.run(0, n)
+		return
+	}
+	attnTeam.mu.Lock()
+	if attnTeam.tasks == nil {
+		attnTeam.tasks = make(chan attnTask, 64)
+	}
+	for attnTeam.workers < workers-1 {
+		attnTeam.workers++
+		go attnTeamWorker(attnTeam.tasks)
+	}
+	tasks := attnTeam.tasks
+	attnTeam.mu.Unlock()
+	chunk := (n + workers - 1) / workers
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		tasks <- attnTask{job: job, lo: lo, hi: min(lo+chunk, n), wg: wg}
+	}
+	job.run(0, min(chunk, n))
+	wg.Wait()
+}
