@@ -135,13 +135,20 @@ func (f *freeList[T]) put(x *T) {
 
 // SgemmBF16 is Sgemm in mixed precision: op(A) and op(B) are rounded to bfloat16
 // (round-to-nearest-even, as RoundBF16) before multiplying; products accumulate in fp32 and
-// alpha, beta and C stay fp32. On OpenBLAS the rounded copies live in reused scratch, so
+// alpha, beta and C stay fp32. Where oneDNN is loaded (BF16Backend) and the product has at
+// least gemmBF16DNNLFlops, A and B are converted to bfloat16 bits in reused scratch (split over
+// Parallel, before the library call) and multiplied by GemmBF16's oneDNN kernel, which flushes
+// subnormals (see GemmBF16) and allocates purego's call arguments, about a dozen small objects
+// per call. Otherwise, on OpenBLAS, rounded fp32 copies live in reused scratch, so
 // steady-state calls do not allocate; the pure-Go GEMM rounds while packing, without copies.
-// (A VDPBF16PS kernel reading bf16 directly is later work.)
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	if 2*m*n*k >= gemmBF16DNNLFlops && dnnlLoaded() {
+		sgemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if !blasLoaded() || !fitsInt32(m, n, k, lda, ldb, ldc) {

@@ -1,0 +1,117 @@
+package kernels
+
+// GemmBF16 is Sgemm on bfloat16 operands (raw bits, as F32ToBF16 writes them), row-major:
+//
+//	C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C
+//
+// with fp32 alpha, beta and C and the products accumulated in fp32; strides, transposes, beta
+// == 0 (C not read) and the panics on shapes are Sgemm's. It runs on oneDNN's
+// dnnl_gemm_bf16bf16f32 when that is loaded (see BF16Backend); otherwise op(A) and op(B) are
+// widened to fp32 in reused scratch (exactly: every bfloat16 is a float32) and multiplied by
+// Sgemm, so the numbers follow the same rule either way. oneDNN, like every VDPBF16PS, treats
+// subnormal bfloat16 inputs (below 2⁻¹²⁶ ≈ 1.2e-38) as zero and flushes subnormal results.
+func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
+	b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	if dnnlLoaded() {
+		gemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmBF16Widen(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmBF16Widen is GemmBF16 without oneDNN, on validated, non-trivial shapes: op(A) and op(B)
+// widened to fp32 scratch, then Sgemm.
+func gemmBF16Widen(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
+	b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	ra, ca := m, k
+	if transA {
+		ra, ca = k, m
+	}
+	rb, cb := k, n
+	if transB {
+		rb, cb = n, k
+	}
+	pa, pb := bf16Scratch.get(), bf16Scratch.get()
+	defer bf16Scratch.put(pa)
+	defer bf16Scratch.put(pb)
+	aw := widenBF16Matrix(pa, a, ra, ca, lda)
+	bw := widenBF16Matrix(pb, b, rb, cb, ldb)
+	Sgemm(transA, transB, m, n, k, alpha, aw, ca, bw, cb, beta, c, ldc)
+}
+
+// bf16Bits holds SgemmBF16's bfloat16 copies of A and B between calls (oneDNN path).
+var bf16Bits = freeList[[]uint16]{}
+
+// sgemmBF16DNNL is SgemmBF16 on oneDNN, on validated, non-trivial shapes: A and B (the stored
+// ra×ca and rb×cb matrices) are rounded to bfloat16 bits in scratch, packed, then multiplied.
+func sgemmBF16DNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ra, ca := m, k
+	if transA {
+		ra, ca = k, m
+	}
+	rb, cb := k, n
+	if transB {
+		rb, cb = n, k
+	}
+	pa, pb := bf16Bits.get(), bf16Bits.get()
+	defer bf16Bits.put(pa)
+	defer bf16Bits.put(pb)
+	a16 := toBF16Matrix(pa, a, ra, ca, lda)
+	b16 := toBF16Matrix(pb, b, rb, cb, ldb)
+	gemmBF16DNNL(transA, transB, m, n, k, alpha, a16, ca, b16, cb, beta, c, ldc)
+}
+
+// convertGrain is the number of elements below which a conversion runs on the calling goroutine.
+const convertGrain = 1 << 16
+
+// widenBF16Matrix writes the rows×cols bfloat16 matrix src (row stride ld) widened to float32
+// into *buf, grown when needed, packed with row stride cols; it returns that matrix.
+func widenBF16Matrix(buf *[]float32, src []uint16, rows, cols, ld int) []float32 {
+	if cap(*buf) < rows*cols {
+		*buf = make([]float32, rows*cols)
+	}
+	dst := (*buf)[:rows*cols]
+	if rows*cols < convertGrain {
+		for r := 0; r < rows; r++ {
+			BF16ToF32(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+		return dst
+	}
+	Parallel(rows, max(1, convertGrain/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			BF16ToF32(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+	})
+	return dst
+}
+
+// toBF16Matrix writes the rows×cols matrix src (row stride ld) rounded to bfloat16 bits
+// (F32ToBF16Bits) into *buf, grown when needed, packed with row stride cols; it returns that
+// matrix. Large matrices are split over Parallel.
+func toBF16Matrix(buf *[]uint16, src []float32, rows, cols, ld int) []uint16 {
+	if cap(*buf) < rows*cols {
+		*buf = make([]uint16, rows*cols)
+	}
+	dst := (*buf)[:rows*cols]
+	if rows*cols < convertGrain {
+		for r := 0; r < rows; r++ {
+			f32ToBF16Row(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+		return dst
+	}
+	Parallel(rows, max(1, convertGrain/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			f32ToBF16Row(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+		}
+	})
+	return dst
+}
+
+// gemmBF16DNNLFlops is the size (2·m·n·k) from which SgemmBF16 goes to oneDNN rather than
+// rounding into fp32 scratch for OpenBLAS (provisional; measured in a later commit).
+const gemmBF16DNNLFlops = 2 * 64 * 64 * 64

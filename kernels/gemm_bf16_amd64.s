@@ -1,0 +1,41 @@
+#include "textflag.h"
+
+// func f32ToBF16AVX512(dst []uint16, src []float32)
+// Converts len(src) &^ 15 floats, 16 per iteration, exactly as F32ToBF16Bits: rounding to
+// nearest even by adding 0x7fff plus the lowest kept bit, NaN made quiet instead of rounded.
+TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	SHRQ $4, CX
+	JZ   done
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z1
+	MOVL $1, AX
+	VPBROADCASTD AX, Z2
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z3
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z4
+	MOVL $0x00400000, AX
+	VPBROADCASTD AX, Z5
+
+loop:
+	VMOVDQU32 (SI), Z0         // u
+	VPSRLD    $16, Z0, Z6
+	VPANDD    Z2, Z6, Z6       // (u>>16)&1
+	VPADDD    Z1, Z6, Z6       // + 0x7fff
+	VPADDD    Z0, Z6, Z6       // + u
+	VPANDD    Z3, Z0, Z7       // |u|
+	VPCMPUD   $6, Z4, Z7, K1   // K1: |u| > 0x7f800000, a NaN
+	VPORD     Z5, Z0, K1, Z6   // NaN lanes: u | 0x00400000, not rounded
+	VPSRLD    $16, Z6, Z6
+	VPMOVDW   Z6, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       loop
+	VZEROUPPER
+
+done:
+	RET
