@@ -20,6 +20,7 @@ import (
 const (
 	attnGemmRows = 256 // stacked (query, head) rows per block
 	attnGemmKeys = 256 // keys per tile
+	attnGemmDiag = 64  // stacked rows per GEMM on a tile the causal edge crosses
 )
 
 // attnGemm is one call's state and scratch, reused through attnGemmPool.
@@ -128,10 +129,51 @@ func (w *attnGemm) keyRange(i int) (jlo, jhi int) {
 	return max(w.d.firstKey(w.bi, i)-w.j0, 0), min(i-w.j0+1, w.nb)
 }
 
-// scores computes the tile S = scale·Qs·Kᵀ for the keys [j0, j0+nb).
+// chunk returns the c-th row range [ra, rb) of the tile for the keys [j0, j0+nb) and the
+// columns [0, cols) it needs, ok false past the last. A tile wholly below the causal edge is one
+// chunk; one the edge crosses is cut into chunks of about attnGemmDiag rows, each stopping at
+// its last query's own key, which skips most of the masked triangle (a quarter of all products
+// at t=512 without it). Columns past cols are never computed: the row phases see only
+// keyRange, which lies inside.
+func (w *attnGemm) chunk(c, j0, nb int) (ra, rb, cols int, ok bool) {
+	cq := w.nq
+	if j0+nb > w.i0+1 {
+		cq = max(1, attnGemmDiag/w.d.rep)
+	}
+	qa := c * cq
+	if qa >= w.nq {
+		return 0, 0, 0, false
+	}
+	qb := min(qa+cq, w.nq)
+	return qa * w.d.rep, qb * w.d.rep, max(0, min(nb, w.i0+qb-j0)), true
+}
+
+// scores computes the tile S = scale·Qs·Kᵀ for the keys [j0, j0+nb) (as far as chunk says).
 func (w *attnGemm) scores(j0, nb int) {
 	d := &w.d
-	Sgemm(false, true, w.rows, nb, d.hd, d.scale, w.qs, d.hd, w.kp[j0*w.ld:], w.ld, 0, w.s, attnGemmKeys)
+	for c := 0; ; c++ {
+		ra, rb, cols, ok := w.chunk(c, j0, nb)
+		if !ok {
+			return
+		}
+		if cols > 0 {
+			Sgemm(false, true, rb-ra, cols, d.hd, d.scale, w.qs[ra*d.hd:], d.hd, w.kp[j0*w.ld:], w.ld, 0, w.s[ra*attnGemmKeys:], attnGemmKeys)
+		}
+	}
+}
+
+// accumulatePV adds P·V for the tile's keys [j0, j0+nb) to the block's accumulator.
+func (w *attnGemm) accumulatePV(j0, nb int) {
+	hd := w.d.hd
+	for c := 0; ; c++ {
+		ra, rb, cols, ok := w.chunk(c, j0, nb)
+		if !ok {
+			return
+		}
+		if cols > 0 {
+			Sgemm(false, false, rb-ra, hd, cols, 1, w.s[ra*attnGemmKeys:], attnGemmKeys, w.vp[j0*w.ld:], w.ld, 1, w.acc[ra*hd:], hd)
+		}
+	}
 }
 
 // attentionForwardGEMM is AttentionForward with the block products on Sgemm. fp32: one pass,
@@ -156,7 +198,7 @@ func attentionForwardGEMM(d *attnDims, o, lse, q, k, v []float32) {
 					w.scores(j0, nb)
 					w.tilePhase(phFwdTile, j0, nb)
 					if !d.bf16 {
-						Sgemm(false, false, w.rows, hd, nb, 1, w.s, attnGemmKeys, w.vp[j0*w.ld:], w.ld, 1, w.acc, hd)
+						w.accumulatePV(j0, nb)
 					}
 				}
 				for r := range w.rows {
@@ -168,7 +210,7 @@ func attentionForwardGEMM(d *attnDims, o, lse, q, k, v []float32) {
 						nb := min(attnGemmKeys, i1-j0)
 						w.scores(j0, nb)
 						w.tilePhase(phFwdTile, j0, nb)
-						Sgemm(false, false, w.rows, hd, nb, 1, w.s, attnGemmKeys, w.vp[j0*w.ld:], w.ld, 1, w.acc, hd)
+						w.accumulatePV(j0, nb)
 					}
 				}
 				w.phase = phFwdOut
@@ -188,7 +230,7 @@ func attentionBackwardGEMM(d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float3
 	w := getAttnGemm(d)
 	defer putAttnGemm(w)
 	w.q, w.k, w.v, w.o, w.lse, w.do, w.dq = q, k, v, o, lse, do, dq
-	bq, hd, ldk := attnGemmBlock(d.rep), d.hd, d.kv*d.hd
+	bq, hd, ldk, ldt := attnGemmBlock(d.rep), d.hd, d.kv*d.hd, attnGemmKeys
 	for bi := 0; bi < d.b; bi++ {
 		for g := 0; g < d.kv; g++ {
 			w.setGroup(bi, g)
@@ -199,12 +241,28 @@ func attentionBackwardGEMM(d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float3
 					nb := min(attnGemmKeys, i1-j0)
 					kp, vp := w.kp[j0*w.ld:], w.vp[j0*w.ld:]
 					koff := d.kOff(bi, j0, g)
-					w.scores(j0, nb)
-					Sgemm(false, true, w.rows, nb, hd, 1, w.dos, hd, vp, w.ld, 0, w.dp, attnGemmKeys)
+					for c := 0; ; c++ { // S and dP
+						ra, rb, cols, ok := w.chunk(c, j0, nb)
+						if !ok {
+							break
+						}
+						if cols > 0 {
+							Sgemm(false, true, rb-ra, cols, hd, d.scale, w.qs[ra*hd:], hd, kp, w.ld, 0, w.s[ra*ldt:], ldt)
+							Sgemm(false, true, rb-ra, cols, hd, 1, w.dos[ra*hd:], hd, vp, w.ld, 0, w.dp[ra*ldt:], ldt)
+						}
+					}
 					w.tilePhase(phBwdTile, j0, nb)
-					Sgemm(true, false, nb, hd, w.rows, 1, w.s, attnGemmKeys, w.dos, hd, 1, dv[koff:], ldk)
-					Sgemm(false, false, w.rows, hd, nb, 1, w.dp, attnGemmKeys, kp, w.ld, 1, w.acc, hd)
-					Sgemm(true, false, nb, hd, w.rows, 1, w.dp, attnGemmKeys, w.qs, hd, 1, dk[koff:], ldk)
+					for c := 0; ; c++ { // dV += Pᵀ·dO, dQ += dS·K, dK += dSᵀ·Q
+						ra, rb, cols, ok := w.chunk(c, j0, nb)
+						if !ok {
+							break
+						}
+						if cols > 0 {
+							Sgemm(true, false, cols, hd, rb-ra, 1, w.s[ra*ldt:], ldt, w.dos[ra*hd:], hd, 1, dv[koff:], ldk)
+							Sgemm(false, false, rb-ra, hd, cols, 1, w.dp[ra*ldt:], ldt, kp, w.ld, 1, w.acc[ra*hd:], hd)
+							Sgemm(true, false, cols, hd, rb-ra, 1, w.dp[ra*ldt:], ldt, w.qs[ra*hd:], hd, 1, dk[koff:], ldk)
+						}
+					}
 				}
 				w.phase = phBwdOut
 				attnTeamRun(w, &w.wg, w.rows, max(1, 2048/hd))
