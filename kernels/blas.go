@@ -71,7 +71,8 @@ var sgemmArgsPool = sync.Pool{New: func() any { return new(sgemmArgs) }}
 // for example "openblas 0.3.21 (Cooperlake, 2 threads, /usr/lib/.../libopenblas.so.0)", or a
 // string starting with "pure-go" followed by the reason in parentheses. The environment
 // variable GWEN_BLAS chooses: unset, the usual OpenBLAS locations are tried; "off" or "go"
-// forces the pure-Go GEMM; anything else is the one library file to load.
+// forces the pure-Go GEMM; anything else is the one library file to load. The bf16 GEMMs
+// (SgemmBF16, GemmBF16) run on oneDNN where it is installed: see BF16Backend.
 func BLASBackend() string {
 	loadBLAS()
 	return blas.backend

@@ -141,8 +141,11 @@ func openDNNL(name string) error {
 			isaName = fmt.Sprintf("%#x", isa)
 		}
 	}
-	// Without AVX512_BF16 oneDNN 2.6 emulates bf16 on avx512_core and refuses older CPUs
-	// (dnnl_unimplemented); the emulation is not worth the conversion, see dnnlISABF16 use.
+	// Without AVX512_BF16, oneDNN 2.6 emulates bf16 on avx512_core and refuses older CPUs
+	// (dnnl_unimplemented, caught by the test product below). The emulation is slower than
+	// OpenBLAS's fp32 GEMM: on the 2-core Zen 4 with DNNL_MAX_CPU_ISA=AVX512_CORE_VNNI,
+	// 2048×512×1536 ran at 36 GFLOP per CPU-second against 94 for fp32 Sgemm, so then the bf16
+	// GEMMs keep the fp32 route.
 	if strings.HasPrefix(version, "2.") && isa >= 0 && isa&dnnlISABF16 == 0 {
 		purego.Dlclose(h)
 		return fmt.Errorf("%s: oneDNN %s runs isa %s, without AVX512_BF16", name, version, isaName)
@@ -176,7 +179,18 @@ func openDNNL(name string) error {
 // setOpenMPDefaults sets OMP_NUM_THREADS to GOMAXPROCS when the user has not set it, so that
 // oneDNN's OpenMP team matches the cores Go uses (and Sgemm's OpenBLAS threads). libgomp reads
 // its environment once, when it is first loaded: if OpenBLAS's OpenMP build loaded it
-// already, this changes nothing, and both libraries share that one runtime and its threads.
+// already, this changes nothing (its default is the CPU count, GOMAXPROCS's default too).
+//
+// Threads, measured on the 2-core Zen 4 (BenchmarkBF16Interleaved, per-thread CPU times in
+// /proc/self/task): Debian's oneDNN and OpenBLAS's OpenMP build link the same libgomp.so.1, so
+// they share one runtime and its worker threads (a oneDNN GEMM and an OpenBLAS GEMM issued
+// from the same OS thread used the same worker), and one library's idle workers cannot hold
+// cores while the other runs: bf16+fp32 GEMMs in turn took the sum of their times. libgomp
+// keeps one pool per calling thread, and Go calls from several, so a process holds a few
+// sleeping workers; with more managed threads than CPUs libgomp throttles its spin-wait, and
+// after a oneDNN GEMM the process burned 0.8-1.2% of a core over the next 20 ms (0.2 ms), as
+// after an OpenBLAS one, with OMP_WAIT_POLICY unset, passive, or even active. So
+// OMP_WAIT_POLICY is left alone.
 func setOpenMPDefaults() {
 	if _, set := os.LookupEnv("OMP_NUM_THREADS"); !set {
 		os.Setenv("OMP_NUM_THREADS", fmt.Sprint(runtime.GOMAXPROCS(0)))

@@ -113,5 +113,14 @@ func toBF16Matrix(buf *[]uint16, src []float32, rows, cols, ld int) []uint16 {
 }
 
 // gemmBF16DNNLFlops is the size (2·m·n·k) from which SgemmBF16 goes to oneDNN rather than
-// rounding into fp32 scratch for OpenBLAS (provisional; measured in a later commit).
-const gemmBF16DNNLFlops = 2 * 64 * 64 * 64
+// rounding into fp32 scratch for OpenBLAS. Measured with BenchmarkSgemmBF16Crossover (square,
+// transB, 2-core Zen 4 shared with other work, so rough; µs per call):
+//
+//	side                16    24    32    48    56    64    72    80    96
+//	oneDNN              3.2   2.7   2.5   3.7   5.6   20-26 30    29-35 28-30
+//	round + OpenBLAS    1.3   2.2   3.6   9.0   20    17-21 45-48 80-85 68-78
+//
+// oneDNN leads from side 32 but at 64 (where it starts its second thread); below 32 the
+// purego call (about 1-2 µs with its allocations) dominates. Staying on OpenBLAS there also
+// keeps small SgemmBF16 calls free of allocations.
+const gemmBF16DNNLFlops = 2 * 32 * 32 * 32
