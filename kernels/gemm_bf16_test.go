@@ -272,3 +272,49 @@ func TestToBF16MatrixBits(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmBF16ConcurrentCalls calls SgemmBF16 and GemmBF16 from several goroutines at once,
+// as ops running on Parallel may, above gemmBF16DNNLFlops: each result must still match the
+// reference (oneDNN under purego from several OS threads, the bit scratch not shared).
+func TestSgemmBF16ConcurrentCalls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 7))
+	cases := make([]gemmCase, 6)
+	want := make([][]float32, len(cases))
+	bits := make([][2][]uint16, len(cases))
+	for i := range cases {
+		g := newGemmCase(rng, i%2 == 1, i%3 == 1, 40+i, 50-i, 45+3*i, 1, 0.5)
+		r, a16, b16 := bf16Case(g)
+		cases[i], want[i], bits[i] = g, r.run(SgemmRef), [2][]uint16{a16, b16}
+	}
+	got := make([][2][]float32, len(cases))
+	done := make(chan int)
+	for i := range cases {
+		go func() {
+			for range 5 {
+				got[i][0] = cases[i].run(SgemmBF16)
+				got[i][1] = cases[i].runBF16(GemmBF16, bits[i][0], bits[i][1])
+			}
+			done <- i
+		}()
+	}
+	for range cases {
+		<-done
+	}
+	for i := range cases {
+		r, _, _ := bf16Case(cases[i])
+		gemmCompare(t, "SgemmBF16 (concurrent)", r, got[i][0], want[i], 1e-5)
+		gemmCompare(t, "GemmBF16 (concurrent)", r, got[i][1], want[i], 1e-5)
+	}
+}
+
+// BenchmarkGemmBF16Call measures one small call's cost (the purego call and oneDNN's own
+// overhead dominate at 8³) and its allocations.
+func BenchmarkGemmBF16Call(b *testing.B) {
+	b.Logf("bf16: %s", BF16Backend())
+	const s = 8
+	a, c := make([]uint16, s*s), make([]float32, s*s)
+	b.ReportAllocs()
+	for range b.N {
+		GemmBF16(false, false, s, s, s, 1, a, s, a, s, 0, c, s)
+	}
+}
