@@ -10,6 +10,8 @@ package kernels
 // widened to fp32 in reused scratch (exactly: every bfloat16 is a float32) and multiplied by
 // Sgemm, so the numbers follow the same rule either way. oneDNN, like every VDPBF16PS, treats
 // subnormal bfloat16 inputs (below 2⁻¹²⁶ ≈ 1.2e-38) as zero and flushes subnormal results.
+// A oneDNN call passes through purego.RegisterFunc (alpha and beta go by value): about 1.6 µs
+// and 12 small allocations (392 B) per call, nothing beside a GEMM of a millisecond.
 func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
