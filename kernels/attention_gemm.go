@@ -415,35 +415,67 @@ func (w *attnGemm) bwdRow(r int) {
 // |r| ≤ ln 2/128, 2^(k/64) from a 64-entry table (exponent added to its bits) and
 // e^r − 1 ≈ r + r²/2 (truncation < 3e-8), so T + T·(r + r²/2) rounds once at the end. The
 // integer k comes from the 1.5·2²³ rounding trick rather than math.Floor. Arguments below
-// −87.34 give 0, above 88 are clamped (attention's arguments are ≤ 0 up to rounding).
+// −87.34 give 0, above 88 are clamped (attention's arguments are ≤ 0 up to rounding), NaN stays
+// NaN. Pairs
+// of elements with two partial sums: the one sum's add latency limited the loop (2.7 → 2.2
+// CPU-ns per element measured).
 func attnExpSub(x []float32, sub float32) float32 {
 	const (
 		n64log2e = 64 * 1.44269504088896341
-		magic    = 12582912 // 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer
-		lo, hi   = -87.33654, 88
+		magic    = 12582912          // 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer
 		c1       = 0.010833740234375 // ln 2/64 to 11 bits: fn·c1 is exact for |fn| < 2¹³
 		c2       = 0.693147180559945309/64 - c1
 	)
-	var sum float32
-	for j, y := range x {
-		y -= sub
-		if y < lo || y > hi {
-			if y < lo {
-				x[j] = 0
-				continue
-			}
-			y = hi
+	var s0, s1 float32
+	j := 0
+	for ; j+2 <= len(x); j += 2 {
+		y0, y1 := x[j]-sub, x[j+1]-sub
+		if !(y0 >= attnExpLo && y0 <= attnExpHi && y1 >= attnExpLo && y1 <= attnExpHi) {
+			x[j], x[j+1] = attnExp(y0), attnExp(y1)
+			s0 += x[j]
+			s1 += x[j+1]
+			continue
 		}
-		t := y*n64log2e + magic
-		fn := t - magic
-		k := int32(math.Float32bits(t)) - int32(math.Float32bits(magic))
-		r := y - fn*c1 - fn*c2
-		tb := math.Float32frombits(attnExp2Table[k&63] + uint32(k>>6)<<23)
-		p := tb + tb*(r+r*r*0.5)
-		x[j] = p
-		sum += p
+		t0, t1 := y0*n64log2e+magic, y1*n64log2e+magic
+		f0, f1 := t0-magic, t1-magic
+		k0 := int32(math.Float32bits(t0)) - int32(math.Float32bits(magic))
+		k1 := int32(math.Float32bits(t1)) - int32(math.Float32bits(magic))
+		r0, r1 := y0-f0*c1-f0*c2, y1-f1*c1-f1*c2
+		b0 := math.Float32frombits(attnExp2Table[k0&63] + uint32(k0>>6)<<23)
+		b1 := math.Float32frombits(attnExp2Table[k1&63] + uint32(k1>>6)<<23)
+		p0, p1 := b0+b0*(r0+r0*r0*0.5), b1+b1*(r1+r1*r1*0.5)
+		x[j], x[j+1] = p0, p1
+		s0 += p0
+		s1 += p1
 	}
-	return sum
+	if j < len(x) {
+		x[j] = attnExp(x[j] - sub)
+		s0 += x[j]
+	}
+	return s0 + s1
+}
+
+// The range attnExpSub computes; below it gives 0, above it clamps.
+const attnExpLo, attnExpHi = -87.33654, 88
+
+// attnExp is one element of attnExpSub, clamps included.
+func attnExp(y float32) float32 {
+	const (
+		n64log2e = 64 * 1.44269504088896341
+		magic    = 12582912
+		c1       = 0.010833740234375
+		c2       = 0.693147180559945309/64 - c1
+	)
+	if y < attnExpLo {
+		return 0
+	}
+	y = min(y, attnExpHi)
+	t := y*n64log2e + magic
+	fn := t - magic
+	k := int32(math.Float32bits(t)) - int32(math.Float32bits(magic))
+	r := y - fn*c1 - fn*c2
+	b := math.Float32frombits(attnExp2Table[k&63] + uint32(k>>6)<<23)
+	return b + b*(r+r*r*0.5)
 }
 
 // attnExp2Table holds the float32 bits of 2^(i/64), i < 64.

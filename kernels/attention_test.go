@@ -335,10 +335,22 @@ func TestAttnExpSub(t *testing.T) {
 	if math.Abs(float64(sum)-want) > 1e-5*want {
 		t.Errorf("attnExpSub sum = %v, want %v", sum, want)
 	}
-	big := []float32{100, 0, -1000}
-	attnExpSub(big, 0)
-	if big[0] != float32(math.Exp(88)) && math.Abs(float64(big[0])/math.Exp(88)-1) > 2e-7 || big[1] != 1 || big[2] != 0 {
-		t.Errorf("attnExpSub(100, 0, -1000) = %v, want [e^88 (clamped) 1 0]", big)
+	// Clamps in a pair with an ordinary value, an odd tail, NaN.
+	edge := []float32{100, 0, -1000, -0.5, 1}
+	esum := attnExpSub(edge, 1)
+	want5 := []float64{math.Exp(88), math.Exp(-1), 0, math.Exp(-1.5), 1}
+	for i, w := range want5 {
+		if math.Abs(float64(edge[i])-w) > 2e-7*w {
+			t.Errorf("attnExpSub([100 0 -1000 -0.5 1], 1)[%d] = %v, want %v", i, edge[i], w)
+		}
+	}
+	if s := float64(edge[0]) + float64(edge[1]) + float64(edge[3]) + float64(edge[4]); math.Abs(float64(esum)-s) > 1e-6*s {
+		t.Errorf("edge sum = %v, want %v", esum, s)
+	}
+	nan := []float32{0, float32(math.NaN()), 0}
+	attnExpSub(nan, 0)
+	if !math.IsNaN(float64(nan[1])) || nan[0] != 1 || nan[2] != 1 {
+		t.Errorf("attnExpSub([0 NaN 0], 0) = %v, want [1 NaN 1]", nan)
 	}
 }
 
