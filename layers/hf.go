@@ -61,11 +61,9 @@ func (m *Model) LoadWeights(set *safetensors.Set) error {
 		if !slices.Equal(info.Shape, p.Shape) {
 			return fmt.Errorf("%s: tensor %q has shape %v, config.json implies %v", file, p.Name, info.Shape, p.Shape)
 		}
-		data, err := set.Float32(p.Name)
-		if err != nil {
+		if err := set.Float32Into(p.Data, p.Name); err != nil { // no second copy of the model
 			return err
 		}
-		copy(p.Data, data)
 	}
 	return nil
 }

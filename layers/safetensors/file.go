@@ -137,38 +137,63 @@ func (f *File) lookup(name string) (Info, []byte, error) {
 // Float32 returns the named tensor as float32: F32 copied, BF16 and F16 widened exactly, F64
 // narrowed (rounded to nearest). Any other dtype is an error naming file, tensor and dtype.
 func (f *File) Float32(name string) ([]float32, error) {
-	in, b, err := f.lookup(name)
+	in, _, err := f.lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	out := make([]float32, in.NumElements())
+	if err := f.Float32Into(out, name); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Float32Into decodes the named tensor as Float32 does, into dst (exactly its element count),
+// then tells the kernel the tensor's mapped pages are no longer needed, so loading a model
+// holds neither a second copy of each tensor nor the file's pages (they stay in the page
+// cache: a second read costs no disk I/O).
+func (f *File) Float32Into(dst []float32, name string) error {
+	in, b, err := f.lookup(name)
+	if err != nil {
+		return err
+	}
+	if int64(len(dst)) != in.NumElements() {
+		return fmt.Errorf("safetensors %s: tensor %q has %d elements, destination %d", f.path, name, in.NumElements(), len(dst))
+	}
+	le := binary.LittleEndian
 	switch in.DType {
 	case F32:
-		out := make([]float32, len(b)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		for i := range dst {
+			dst[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 		}
-		return out, nil
 	case BF16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(le.Uint16(b[2*i:])) << 16)
 		}
-		return out, nil
 	case F16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = F16BitsToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		for i := range dst {
+			dst[i] = F16BitsToF32(le.Uint16(b[2*i:]))
 		}
-		return out, nil
 	case F64:
-		out := make([]float32, len(b)/8)
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(le.Uint64(b[8*i:])))
 		}
-		return out, nil
+	default:
+		return fmt.Errorf("safetensors %s: tensor %q has dtype %s, not a float type readable as float32 (F32, BF16, F16, F64)",
+			f.path, name, in.DType)
 	}
-	return nil, fmt.Errorf("safetensors %s: tensor %q has dtype %s, not a float type readable as float32 (F32, BF16, F16, F64)",
-		f.path, name, in.DType)
+	f.dropPages(in)
+	return nil
+}
+
+// dropPages releases the whole pages that lie inside a tensor's bytes from this mapping.
+func (f *File) dropPages(in Info) {
+	page := int64(os.Getpagesize())
+	start := (f.base + in.Begin + page - 1) / page * page
+	end := (f.base + in.End) / page * page
+	if end > start {
+		_ = unix.Madvise(f.data[start:end], unix.MADV_DONTNEED)
+	}
 }
 
 // Int64 returns the named tensor as int64: I64 copied; I32, I16, I8, U32, U16, U8 widened.

@@ -227,3 +227,12 @@ func (s *Set) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Float32Into decodes the named tensor into dst; see File.Float32Into.
+func (s *Set) Float32Into(dst []float32, name string) error {
+	f, err := s.file(name)
+	if err != nil {
+		return err
+	}
+	return f.Float32Into(dst, name)
+}
