@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -378,5 +379,37 @@ func TestAttentionGEMMDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(20, step); n >= 1 {
 			t.Errorf("bf16=%v: %v allocations per forward+backward, want 0", bf16, n)
 		}
+	}
+}
+
+// Several goroutines in the GEMM path at once (they share the worker team, each has its own
+// pooled scratch): every one gets the result of a call made alone.
+func TestAttentionGEMMConcurrentCallers(t *testing.T) {
+	rng := newRNG(20)
+	b, tt, h, kv, hd := 1, 140, 4, 2, 6
+	d := newAttnDims(b, tt, h, kv, hd, AttnOpts{Scale: 0.4})
+	q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+	do := randF32(rng, len(q), 1)
+	run := func() []float32 {
+		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+		attentionForwardGEMM(&d, o, lse, q, k, v)
+		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+		attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
+		return append(append(append(o, dq...), dk...), dv...)
+	}
+	want := run()
+	const n = 4
+	got := make([][]float32, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = run()
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		closeTo(t, label("caller %d", i), got[i], want, 0, 0)
 	}
 }
