@@ -48,6 +48,7 @@ var blasLibraries = []string{
 var blas struct {
 	once    sync.Once
 	sgemm   uintptr // sgemm_
+	sgemv   uintptr // sgemv_ (0 if absent): GEMMs with one row (decoding) run as GEMV
 	backend string  // what BLASBackend reports
 }
 
@@ -148,6 +149,9 @@ func openBLAS(name string) error {
 		return fmt.Errorf("%s: no sgemm_: %v", name, err)
 	}
 	blas.sgemm = sym
+	if sym, err := purego.Dlsym(h, "sgemv_"); err == nil {
+		blas.sgemv = sym
+	}
 
 	threads := runtime.GOMAXPROCS(0)
 	version, core := "?", "?"
