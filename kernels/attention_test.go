@@ -102,20 +102,31 @@ type attnImpl struct {
 	bwd  func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32)
 }
 
-// attnImpls are both paths, whichever AttentionForward picks on this machine: the GEMM path
-// runs on OpenBLAS when it loaded, else on SgemmGo (the same code either way).
+// attnImpls are every path and mode, whichever AttentionForward picks on this machine: the
+// GEMM path runs on OpenBLAS when it loaded, else on SgemmGo (the same code either way).
 var attnImpls = []attnImpl{
 	{"flash", attentionForwardFlash, attentionBackwardFlash},
-	{"gemm", func(d attnDims, o, lse, q, k, v []float32) { attentionForwardGEMM(&d, o, lse, q, k, v) },
-		func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
-			attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
-		}},
+	attnGemmImpl("gemm-sequential", false),
+	attnGemmImpl("gemm-groups", true),
 }
 
-// Both paths against the float64-accumulating reference, at the sizes where their blocking
-// switches: the flash kernel's 64×64 tiles, and the GEMM path's blocks of 256 stacked rows
-// (256/rep queries: 256, 128, 64, 32 for rep 1, 2, 4, 8) against 256-key tiles; t below, at
-// and above those edges, documents that cross them, GQA groups of 1, 2, 4 and 8.
+// attnGemmImpl is the GEMM path forced into one mode.
+func attnGemmImpl(name string, groups bool) attnImpl {
+	return attnImpl{name,
+		func(d attnDims, o, lse, q, k, v []float32) {
+			attentionGEMM(&d, groups, false, o, lse, q, k, v, nil, nil, nil, nil)
+		},
+		func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
+			attentionGEMM(&d, groups, true, o, lse, q, k, v, do, dq, dk, dv)
+		}}
+}
+
+// Every path against the float64-accumulating reference, at the sizes where their blocking
+// switches: the flash kernel's 64×64 tiles; the GEMM path's sequential mode, blocks of 256
+// stacked rows (256/rep queries: 256, 128, 64, 32 for rep 1, 2, 4, 8) against 256-key tiles
+// cut into 64-row chunks on the causal edge; its groups mode, 262144/(hd·64) rows against
+// 64-key tiles. t below, at and above those edges, documents that cross them, GQA groups of
+// 1, 2, 4 and 8.
 func TestAttentionFastMatchesRef(t *testing.T) {
 	rng := newRNG(14)
 	type tc struct {
@@ -143,6 +154,7 @@ func TestAttentionFastMatchesRef(t *testing.T) {
 		{2, 300, 2, 2, 6, [][]int{{200, 100}, {1, 299}}},   // a document across the 256 edge
 		{1, 520, 8, 2, 4, [][]int{{250, 10, 259, 1}}},      // key tiles start mid-sequence
 		{1, 400, 4, 2, 5, [][]int{{128, 128, 1, 127, 16}}}, // documents on block edges
+		{1, 200, 4, 2, 32, [][]int{{60, 10, 130}}},         // groups mode: 64-query blocks
 	}
 	for _, c := range cases {
 		for _, bf16 := range []bool{false, true} {
@@ -370,14 +382,16 @@ func TestAttentionGEMMDoesNotAllocate(t *testing.T) {
 		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
 		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
 		d := newAttnDims(b, tt, h, kv, hd, opt)
-		step := func() {
-			attentionForwardGEMM(&d, o, lse, q, k, v)
-			attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
-		}
-		step()
-		// Below one per call: an occasional GC may empty a sync.Pool inside Sgemm.
-		if n := testing.AllocsPerRun(20, step); n >= 1 {
-			t.Errorf("bf16=%v: %v allocations per forward+backward, want 0", bf16, n)
+		for _, im := range attnImpls[1:] {
+			step := func() {
+				im.fwd(d, o, lse, q, k, v)
+				im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+			}
+			step()
+			// Below one per call: an occasional GC may empty a sync.Pool inside Sgemm.
+			if n := testing.AllocsPerRun(20, step); n >= 1 {
+				t.Errorf("%s bf16=%v: %v allocations per forward+backward, want 0", im.name, bf16, n)
+			}
 		}
 	}
 }
@@ -390,26 +404,28 @@ func TestAttentionGEMMConcurrentCallers(t *testing.T) {
 	d := newAttnDims(b, tt, h, kv, hd, AttnOpts{Scale: 0.4})
 	q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
 	do := randF32(rng, len(q), 1)
-	run := func() []float32 {
-		o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
-		attentionForwardGEMM(&d, o, lse, q, k, v)
-		dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
-		attentionBackwardGEMM(&d, dq, dk, dv, do, q, k, v, o, lse)
-		return append(append(append(o, dq...), dk...), dv...)
-	}
-	want := run()
-	const n = 4
-	got := make([][]float32, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = run()
-		}()
-	}
-	wg.Wait()
-	for i := range n {
-		closeTo(t, label("caller %d", i), got[i], want, 0, 0)
+	for _, im := range attnImpls[1:] {
+		run := func() []float32 {
+			o, lse := make([]float32, len(q)), make([]float32, b*h*tt)
+			im.fwd(d, o, lse, q, k, v)
+			dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+			im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+			return append(append(append(o, dq...), dk...), dv...)
+		}
+		want := run()
+		const n = 4
+		got := make([][]float32, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i] = run()
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			closeTo(t, label("%s caller %d", im.name, i), got[i], want, 0, 0)
+		}
 	}
 }
