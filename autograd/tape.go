@@ -6,7 +6,8 @@ package autograd
 // A tape also owns the memory of the activations and activation gradients made on it: when
 // Backward finishes (or Reset is called) that memory is recycled for the next step, so every
 // tensor an op produced on this tape — logits, loss — is invalid from then on: read or copy
-// what you need before. Parameter gradients are not affected.
+// what you need before. Parameter gradients are not affected. Make one tape and reuse it for
+// every step: a new tape starts with no memory to recycle.
 type Tape struct {
 	backward []func()
 	mem      arena

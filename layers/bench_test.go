@@ -34,8 +34,8 @@ func BenchmarkTrainStepSmall(b *testing.B) {
 			targets := layers.CausalTargets(ids, B, T)
 			params := m.Params()
 			opt := optim.NewAdamW(1e-4, 0.9, 0.95, 1e-8, 0.1)
+			tp := autograd.NewTape() // one tape for every step: it recycles the activations' memory
 			step := func() {
-				tp := autograd.NewTape()
 				out := m.Forward(tp, layers.Input{IDs: ids, B: B, T: T})
 				loss, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, 8192), targets, 0)
 				tp.Backward(loss)

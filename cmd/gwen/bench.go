@@ -103,12 +103,12 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	in := layers.Input{IDs: ids, B: B, T: T}
 
 	var losses []float64
+	tp := autograd.NewTape() // reused by every step: it recycles the activations' memory
 	step := func() {
 		if *mode == "forward" {
 			m.Forward(nil, in)
 			return
 		}
-		tp := autograd.NewTape()
 		out := m.Forward(tp, in)
 		ce, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, cfg.VocabSize), targets, 0)
 		loss, _ := moe.AddRouterLosses(tp, ce, out.RouterLogits, &m.Config, 0)
