@@ -42,31 +42,15 @@ func CrossEntropyForward(lse []float32, logits []float32, targets []int32, n, v 
 	return lossSum, count
 }
 
-// logSumExp returns log Σ exp(row) with the max subtracted; the sum is float64.
+// logSumExp returns log Σ exp(row) with the max subtracted (vexp.go: 16 lanes at a time with
+// AVX-512, the lane sums added in float64 every 4096 values). NaN anywhere gives NaN; a row
+// whose max is ±Inf gives that max.
 func logSumExp(row []float32) float32 {
-	m := float32(math.Inf(-1))
-	for _, x := range row {
-		m = max(m, x)
-	}
-	if math.IsInf(float64(m), 0) {
+	m := sliceMax(row)
+	if m != m || math.IsInf(float64(m), 0) {
 		return m
 	}
-	var s0, s1 float32
-	i := 0
-	var s float64
-	for ; i+2 <= len(row); i += 2 {
-		s0 += exp32(row[i] - m)
-		s1 += exp32(row[i+1] - m)
-		if i&1023 == 1022 { // flush into float64 every 1024 values to keep fp32 sums short
-			s += float64(s0) + float64(s1)
-			s0, s1 = 0, 0
-		}
-	}
-	for ; i < len(row); i++ {
-		s0 += exp32(row[i] - m)
-	}
-	s += float64(s0) + float64(s1)
-	return m + float32(math.Log(s))
+	return m + float32(math.Log(sumExpSub(row, m)))
 }
 
 // CrossEntropyBackward WRITES dlogits = scale·(softmax − onehot(target)) for counted rows and 0
@@ -84,10 +68,7 @@ func CrossEntropyBackward(dlogits, logits, lse []float32, targets []int32, n, v 
 				clear(drow)
 				continue
 			}
-			l := lse[i]
-			for j, x := range row {
-				drow[j] = scale * exp32(x-l)
-			}
+			expSubScale(drow, row, lse[i], scale)
 			drow[tg] -= scale
 		}
 	})

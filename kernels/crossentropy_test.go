@@ -37,7 +37,7 @@ func TestCrossEntropyRefGradients(t *testing.T) {
 
 func TestCrossEntropyFastMatchesRef(t *testing.T) {
 	rng := newRNG(8)
-	for _, sz := range [][2]int{{1, 1}, {3, 5}, {130, 1000}, {7, 70001}, {64, 1024}} {
+	for _, sz := range [][2]int{{1, 1}, {3, 5}, {4, 15}, {4, 16}, {4, 17}, {5, 31}, {5, 33}, {130, 1000}, {7, 70001}, {64, 1024}} {
 		n, v := sz[0], sz[1]
 		logits := randF32(rng, n*v, 8)
 		targets := make([]int32, n)

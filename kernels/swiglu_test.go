@@ -30,19 +30,54 @@ func TestSwiGLURefGradients(t *testing.T) {
 
 func TestSwiGLUFastMatchesRef(t *testing.T) {
 	rng := newRNG(4)
-	for _, n := range []int{1, 3, 16383, 16384, 16385, 40000} {
-		gate, up, dh := randF32(rng, n, 12), randF32(rng, n, 2), randF32(rng, n, 1)
-		gate[0] = -100 // saturated: silu → 0 without NaN
-		h, hr := make([]float32, n), make([]float32, n)
-		SwiGLUForward(h, gate, up, n)
-		SwiGLUForwardRef(hr, gate, up, n)
-		closeTo(t, label("h n=%d", n), h, hr, 1e-6, 1e-5)
-		dg0, du0 := randF32(rng, n, 1), randF32(rng, n, 1)
-		dg, du, dgr, dur := clone(dg0), clone(du0), clone(dg0), clone(du0)
-		SwiGLUBackward(dg, du, dh, gate, up, n)
-		SwiGLUBackwardRef(dgr, dur, dh, gate, up, n)
-		closeTo(t, label("dgate n=%d", n), dg, dgr, 1e-6, 1e-5)
-		closeTo(t, label("dup n=%d", n), du, dur, 1e-6, 1e-5)
+	type path struct {
+		name     string
+		fwd      func(h, gate, up []float32, n int)
+		bwd      func(dgate, dup, dh, gate, up []float32, n int)
+		parallel bool
+	}
+	paths := []path{
+		{"SwiGLU", SwiGLUForward, SwiGLUBackward, true},
+		{"go", func(h, gate, up []float32, n int) { swigluForwardGo(h, gate, up) },
+			func(dgate, dup, dh, gate, up []float32, n int) { swigluBackwardGo(dgate, dup, dh, gate, up) }, false},
+	}
+	for _, p := range paths {
+		for _, n := range []int{0, 1, 3, 15, 16, 17, 31, 33, 47, 16383, 16384, 16385, 40000} {
+			if !p.parallel && n > 20000 {
+				continue
+			}
+			gate, up, dh := randF32(rng, n, 12), randF32(rng, n, 2), randF32(rng, n, 1)
+			for i, g := range []float32{-100, 100, -1000, 95, -95} { // saturated: silu → 0 or g, no NaN
+				if i < n {
+					gate[n-1-i] = g
+				}
+			}
+			h, hr := make([]float32, n), make([]float32, n)
+			p.fwd(h, gate, up, n)
+			SwiGLUForwardRef(hr, gate, up, n)
+			closeTo(t, label("%s h n=%d", p.name, n), h, hr, 1e-6, 1e-5)
+			dg0, du0 := randF32(rng, n, 1), randF32(rng, n, 1)
+			dg, du, dgr, dur := clone(dg0), clone(du0), clone(dg0), clone(du0)
+			p.bwd(dg, du, dh, gate, up, n)
+			SwiGLUBackwardRef(dgr, dur, dh, gate, up, n)
+			closeTo(t, label("%s dgate n=%d", p.name, n), dg, dgr, 1e-6, 1e-5)
+			closeTo(t, label("%s dup n=%d", p.name, n), du, dur, 1e-6, 1e-5)
+		}
+	}
+}
+
+// The vector kernels write only [0, n): sentinels past the end of every output survive.
+func TestSwiGLUWritesOnlyN(t *testing.T) {
+	rng := newRNG(5)
+	for _, n := range []int{1, 15, 16, 17, 33} {
+		buf := func() []float32 { b := randF32(rng, n+16, 1); b[n] = 42; return b }
+		h, dg, du := buf(), buf(), buf()
+		gate, up, dh := randF32(rng, n+16, 6), randF32(rng, n+16, 2), randF32(rng, n+16, 1)
+		SwiGLUForward(h[:n], gate[:n], up[:n], n)
+		SwiGLUBackward(dg[:n], du[:n], dh[:n], gate[:n], up[:n], n)
+		if h[n] != 42 || dg[n] != 42 || du[n] != 42 {
+			t.Errorf("n=%d: wrote past the end: h %v dgate %v dup %v", n, h[n], dg[n], du[n])
+		}
 	}
 }
 
