@@ -58,36 +58,26 @@ func sumExpSub(src []float32, sub float32) float64 {
 // sliceMax returns the largest element of x: −Inf when x is empty, NaN when any is NaN.
 func sliceMax(x []float32) float32 { return sliceMaxRow(x) }
 
-// expSubScaleGo is the portable expSubScaleRow: exp32 per element, two partial sums.
+// expSubScaleGo is the portable expSubScaleRow: exp32 per element, summed in float64 (free
+// next to exp32's cost, and accurate over a whole 4096-element chunk).
 func expSubScaleGo(dst, src []float32, sub, scale float32) float32 {
 	dst = dst[:len(src)]
-	var s0, s1 float32
-	i := 0
-	for ; i+2 <= len(src); i += 2 {
-		a, b := scale*exp32(src[i]-sub), scale*exp32(src[i+1]-sub)
-		dst[i], dst[i+1] = a, b
-		s0 += a
-		s1 += b
+	var s float64
+	for i, x := range src {
+		e := scale * exp32(x-sub)
+		dst[i] = e
+		s += float64(e)
 	}
-	if i < len(src) {
-		dst[i] = scale * exp32(src[i]-sub)
-		s0 += dst[i]
-	}
-	return s0 + s1
+	return float32(s)
 }
 
 // sumExpSubGo is the portable sumExpSubRow.
 func sumExpSubGo(src []float32, sub float32) float32 {
-	var s0, s1 float32
-	i := 0
-	for ; i+2 <= len(src); i += 2 {
-		s0 += exp32(src[i] - sub)
-		s1 += exp32(src[i+1] - sub)
+	var s float64
+	for _, x := range src {
+		s += float64(exp32(x - sub))
 	}
-	if i < len(src) {
-		s0 += exp32(src[i] - sub)
-	}
-	return s0 + s1
+	return float32(s)
 }
 
 // sliceMaxGo is the portable sliceMaxRow.
