@@ -437,7 +437,7 @@ func (w *attnGemm) fwdRow(r int) {
 	clear(row[jhi:])
 	vis := row[jlo:jhi]
 	if w.pass2 {
-		attnExpSub(vis, w.lr[r])
+		expSubInPlace(vis, w.lr[r])
 		RoundBF16(vis, vis)
 		return
 	}
@@ -448,7 +448,7 @@ func (w *attnGemm) fwdRow(r int) {
 		}
 	}
 	alpha := exp32(w.m[r] - mx) // 0 on the first visible tile (m = −Inf)
-	w.l[r] = w.l[r]*alpha + attnExpSub(vis, mx)
+	w.l[r] = w.l[r]*alpha + expSubInPlace(vis, mx)
 	w.m[r] = mx
 	if !w.d.bf16 && alpha != 1 {
 		acc := w.acc[r*w.d.hd : (r+1)*w.d.hd]
@@ -476,7 +476,7 @@ func (w *attnGemm) bwdRow(r int) {
 	clear(drow[jhi:])
 	ps, ds := srow[jlo:jhi], drow[jlo:jhi]
 	ds = ds[:len(ps)]
-	attnExpSub(ps, w.lr[r])
+	expSubInPlace(ps, w.lr[r])
 	dd, scale := w.dd[r], w.d.scale
 	for j, p := range ps {
 		ds[j] = p * (ds[j] - dd) * scale
@@ -485,82 +485,6 @@ func (w *attnGemm) bwdRow(r int) {
 		RoundBF16(ps, ps)
 	}
 }
-
-// attnExpSub sets x[j] = e^(x[j] − sub) and returns their sum, within 1.6e-7 relative error
-// (TestAttnExpSub), in half exp32's instructions: e^y = 2^(k/64)·e^r with k = round(64·y/ln 2),
-// |r| ≤ ln 2/128, 2^(k/64) from a 64-entry table (exponent added to its bits) and
-// e^r − 1 ≈ r + r²/2 (truncation < 3e-8), so T + T·(r + r²/2) rounds once at the end. The
-// integer k comes from the 1.5·2²³ rounding trick rather than math.Floor. Arguments below
-// −87.34 give 0, above 88 are clamped (attention's arguments are ≤ 0 up to rounding), NaN stays
-// NaN. Pairs
-// of elements with two partial sums: the one sum's add latency limited the loop (2.7 → 2.2
-// CPU-ns per element measured).
-func attnExpSub(x []float32, sub float32) float32 {
-	const (
-		n64log2e = 64 * 1.44269504088896341
-		magic    = 12582912          // 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer
-		c1       = 0.010833740234375 // ln 2/64 to 11 bits: fn·c1 is exact for |fn| < 2¹³
-		c2       = 0.693147180559945309/64 - c1
-	)
-	var s0, s1 float32
-	j := 0
-	for ; j+2 <= len(x); j += 2 {
-		y0, y1 := x[j]-sub, x[j+1]-sub
-		if !(y0 >= attnExpLo && y0 <= attnExpHi && y1 >= attnExpLo && y1 <= attnExpHi) {
-			x[j], x[j+1] = attnExp(y0), attnExp(y1)
-			s0 += x[j]
-			s1 += x[j+1]
-			continue
-		}
-		t0, t1 := y0*n64log2e+magic, y1*n64log2e+magic
-		f0, f1 := t0-magic, t1-magic
-		k0 := int32(math.Float32bits(t0)) - int32(math.Float32bits(magic))
-		k1 := int32(math.Float32bits(t1)) - int32(math.Float32bits(magic))
-		r0, r1 := y0-f0*c1-f0*c2, y1-f1*c1-f1*c2
-		b0 := math.Float32frombits(attnExp2Table[k0&63] + uint32(k0>>6)<<23)
-		b1 := math.Float32frombits(attnExp2Table[k1&63] + uint32(k1>>6)<<23)
-		p0, p1 := b0+b0*(r0+r0*r0*0.5), b1+b1*(r1+r1*r1*0.5)
-		x[j], x[j+1] = p0, p1
-		s0 += p0
-		s1 += p1
-	}
-	if j < len(x) {
-		x[j] = attnExp(x[j] - sub)
-		s0 += x[j]
-	}
-	return s0 + s1
-}
-
-// The range attnExpSub computes; below it gives 0, above it clamps.
-const attnExpLo, attnExpHi = -87.33654, 88
-
-// attnExp is one element of attnExpSub, clamps included.
-func attnExp(y float32) float32 {
-	const (
-		n64log2e = 64 * 1.44269504088896341
-		magic    = 12582912
-		c1       = 0.010833740234375
-		c2       = 0.693147180559945309/64 - c1
-	)
-	if y < attnExpLo {
-		return 0
-	}
-	y = min(y, attnExpHi)
-	t := y*n64log2e + magic
-	fn := t - magic
-	k := int32(math.Float32bits(t)) - int32(math.Float32bits(magic))
-	r := y - fn*c1 - fn*c2
-	b := math.Float32frombits(attnExp2Table[k&63] + uint32(k>>6)<<23)
-	return b + b*(r+r*r*0.5)
-}
-
-// attnExp2Table holds the float32 bits of 2^(i/64), i < 64.
-var attnExp2Table = func() (t [64]uint32) {
-	for i := range t {
-		t[i] = math.Float32bits(float32(math.Exp2(float64(i) / 64)))
-	}
-	return t
-}()
 
 // attnRunner is a pooled state whose current phase runs over a range of rows.
 type attnRunner interface{ run(lo, hi int) }

@@ -319,54 +319,6 @@ func TestAttnKeyCuts(t *testing.T) {
 	}
 }
 
-// attnExpSub against float64 math.Exp across the whole float32 range it serves, its sum, and
-// its clamps.
-func TestAttnExpSub(t *testing.T) {
-	const n = 200000
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(-88 + 89*float64(i)/n) // [-88, 1): through the underflow edge
-	}
-	y := clone(x)
-	sum := attnExpSub(y, 0.25)
-	var worst, want float64
-	for i, v := range x {
-		a := float64(v - 0.25)
-		e := math.Exp(a)
-		if a < -87.33654 {
-			if y[i] != 0 {
-				t.Fatalf("e^%v = %v, want 0 below the clamp", a, y[i])
-			}
-			continue
-		}
-		want += float64(y[i])
-		worst = max(worst, math.Abs(float64(y[i])-e)/e)
-	}
-	if worst > 1.6e-7 {
-		t.Errorf("attnExpSub: worst relative error %.3g, want <= 1.6e-7", worst)
-	}
-	if math.Abs(float64(sum)-want) > 1e-5*want {
-		t.Errorf("attnExpSub sum = %v, want %v", sum, want)
-	}
-	// Clamps in a pair with an ordinary value, an odd tail, NaN.
-	edge := []float32{100, 0, -1000, -0.5, 1}
-	esum := attnExpSub(edge, 1)
-	want5 := []float64{math.Exp(88), math.Exp(-1), 0, math.Exp(-1.5), 1}
-	for i, w := range want5 {
-		if math.Abs(float64(edge[i])-w) > 2e-7*w {
-			t.Errorf("attnExpSub([100 0 -1000 -0.5 1], 1)[%d] = %v, want %v", i, edge[i], w)
-		}
-	}
-	if s := float64(edge[0]) + float64(edge[1]) + float64(edge[3]) + float64(edge[4]); math.Abs(float64(esum)-s) > 1e-6*s {
-		t.Errorf("edge sum = %v, want %v", esum, s)
-	}
-	nan := []float32{0, float32(math.NaN()), 0}
-	attnExpSub(nan, 0)
-	if !math.IsNaN(float64(nan[1])) || nan[0] != 1 || nan[2] != 1 {
-		t.Errorf("attnExpSub([0 NaN 0], 0) = %v, want [1 NaN 1]", nan)
-	}
-}
-
 // The GEMM path on OpenBLAS allocates nothing once its scratch and worker goroutines exist.
 // (On SgemmGo the GEMM's own goroutines allocate; AttentionForward takes the flash path there.)
 func TestAttentionGEMMDoesNotAllocate(t *testing.T) {
