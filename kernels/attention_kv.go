@@ -78,12 +78,7 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 					s[j] = dot * opt.Scale
 					m = max(m, s[j])
 				}
-				var sum float32
-				for j := j0; j <= slot; j++ {
-					s[j] = exp32(s[j] - m)
-					sum += s[j]
-				}
-				inv := 1 / sum
+				inv := 1 / expSubInPlace(s[j0:slot+1], m)
 				out := o[qo : qo+hd]
 				clear(out)
 				for j := j0; j <= slot; j++ {
