@@ -34,3 +34,29 @@ func TestBF16RoundToNearestEven(t *testing.T) {
 		t.Errorf("RoundBF16Value(pi) = %v, want 3.140625", got)
 	}
 }
+
+// The vectorised RoundBF16 equals RoundBF16Value bit for bit: ties both ways, NaN, ±Inf, the
+// largest finite values (which round to Inf), subnormals, and tails of every length.
+func TestRoundBF16SliceMatchesScalar(t *testing.T) {
+	special := []uint32{0x3f808000, 0x3f818000, 0x3f807fff, 0x7f7fffff, 0xff7fffff, 0x7f800000,
+		0xff800000, 0x7fc00001, 0xffffffff, 0x7f800001, 0x00000001, 0x807fffff, 0, 0x80000000}
+	var src []float32
+	for _, u := range special {
+		src = append(src, math.Float32frombits(u))
+	}
+	x := uint32(12345)
+	for len(src) < 16*9+7 {
+		x = x*1664525 + 1013904223
+		src = append(src, math.Float32frombits(x))
+	}
+	for n := 0; n <= len(src); n++ {
+		got := make([]float32, n)
+		RoundBF16(got, src[:n])
+		for i := range got {
+			want := RoundBF16Value(src[i])
+			if math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: RoundBF16(%#08x) = %#08x, want %#08x", n, math.Float32bits(src[i]), math.Float32bits(got[i]), math.Float32bits(want))
+			}
+		}
+	}
+}

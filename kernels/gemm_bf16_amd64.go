@@ -8,7 +8,26 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func f32ToBF16AVX512(dst []uint16, src []float32)
 
+// roundBF16AVX512 rounds the first len(src) &^ 15 elements of src to bfloat16 precision into
+// dst as RoundBF16 does (dst may be src). It needs AVX-512F.
+//
+//go:noescape
+func roundBF16AVX512(dst, src []float32)
+
 var hasAVX512F = cpu.X86.HasAVX512F
+
+// roundBF16Row is RoundBF16 (bit for bit), 16 elements per instruction with AVX-512.
+func roundBF16Row(dst, src []float32) {
+	dst = dst[:len(src)]
+	done := 0
+	if hasAVX512F {
+		done = len(src) &^ 15
+		roundBF16AVX512(dst, src)
+	}
+	for i := done; i < len(src); i++ {
+		dst[i] = RoundBF16Value(src[i])
+	}
+}
 
 // f32ToBF16Row is F32ToBF16 (bit for bit), 16 elements per instruction with AVX-512.
 func f32ToBF16Row(dst []uint16, src []float32) {
