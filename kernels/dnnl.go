@@ -18,8 +18,14 @@ import (
 //
 //	GWEN_DNNL unset        try dnnlLibraries in order
 //	GWEN_DNNL=off          never load it: the bf16 GEMMs round into fp32 and use Sgemm
+//	GWEN_DNNL=gemm         load it, but call only the legacy dnnl_gemm_bf16bf16f32 (for
+//	                       comparison), never the matmul primitive
 //	GWEN_DNNL=<name|path>  load exactly that library (a failure falls back, and BF16Backend
 //	                       says why)
+//
+// Where the library also offers oneDNN 2.x's matmul primitive and it passes a known-answer
+// self-test, the bf16 GEMMs run on cached primitives (dnnl_matmul.go) and fall back to
+// dnnl_gemm_bf16bf16f32 per shape only where no primitive can be had.
 //
 // oneDNN 3 keeps the function and its signature; only 2.6 (Debian 12) has been tested.
 var dnnlLibraries = []string{
@@ -92,13 +98,13 @@ func loadDNNL() {
 		case "off":
 			dnnl.backend = "fp32 gemm (GWEN_DNNL=off)"
 			return
-		case "":
+		case "", "gemm":
 		default:
 			candidates = []string{env}
 		}
 		var errs []string
 		for _, name := range candidates {
-			err := openDNNL(name)
+			err := openDNNL(name, env != "gemm")
 			if err == nil {
 				return
 			}
@@ -109,8 +115,9 @@ func loadDNNL() {
 }
 
 // openDNNL binds one library and checks it on a small product; on success dnnl.gemm and
-// dnnl.backend are set.
-func openDNNL(name string) error {
+// dnnl.backend are set, and, when matmul is true and the primitive binds and passes
+// matmulSelfTest, dnnlMatmul.api too.
+func openDNNL(name string, matmul bool) error {
 	setOpenMPDefaults()
 	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
@@ -171,8 +178,23 @@ func openDNNL(name string) error {
 		return fmt.Errorf("%s: dnnl_gemm_bf16bf16f32 gave %v on a 2×2 test, want %v", name, c, want)
 	}
 	dnnl.gemm = gemm
-	dnnl.backend = fmt.Sprintf("onednn %s (dnnl_gemm_bf16bf16f32, isa %s, %d OpenMP threads, %s)",
-		version, isaName, threads, name)
+	route := "dnnl_gemm_bf16bf16f32"
+	if !matmul {
+		route += ", GWEN_DNNL=gemm"
+	} else if api, err := bindDNNLMatmul(h); err != nil {
+		route += ", no matmul primitive: " + err.Error()
+	} else {
+		dnnlMatmul.api = api
+		impl, err := matmulSelfTest()
+		if err != nil {
+			dnnlMatmul.api = nil
+			route += ", matmul primitive failed its self-test: " + err.Error()
+		} else {
+			route = "matmul primitive " + impl + ", else dnnl_gemm_bf16bf16f32"
+		}
+	}
+	dnnl.backend = fmt.Sprintf("onednn %s (%s, isa %s, %d OpenMP threads, %s)",
+		version, route, isaName, threads, name)
 	return nil
 }
 
@@ -197,7 +219,17 @@ func setOpenMPDefaults() {
 	}
 }
 
-// gemmBF16DNNL calls dnnl_gemm_bf16bf16f32 on validated, non-trivial shapes.
+// gemmBF16OneDNN is GemmBF16 on oneDNN (validated, non-trivial shapes): the matmul primitive
+// where it is on and can be had for this shape, else dnnl_gemm_bf16bf16f32.
+func gemmBF16OneDNN(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
+	b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	if dnnlMatmul.api != nil && gemmBF16Matmul(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
+	}
+	gemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmBF16DNNL calls the legacy dnnl_gemm_bf16bf16f32 on validated, non-trivial shapes.
 func gemmBF16DNNL(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := byte('N'), byte('N')

@@ -152,7 +152,7 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		return
 	}
 	if 2*m*n*k >= gemmBF16DNNLFlops && dnnlLoaded() {
-		sgemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmBF16DNNL(gemmBF16OneDNN, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if !blasLoaded() || !fitsInt32(m, n, k, lda, ldb, ldc) {

@@ -5,13 +5,15 @@ package kernels
 //	C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C
 //
 // with fp32 alpha, beta and C and the products accumulated in fp32; strides, transposes, beta
-// == 0 (C not read) and the panics on shapes are Sgemm's. It runs on oneDNN's
-// dnnl_gemm_bf16bf16f32 when that is loaded (see BF16Backend); otherwise op(A) and op(B) are
+// == 0 (C not read) and the panics on shapes are Sgemm's. It runs on oneDNN when that is
+// loaded (see BF16Backend): a matmul primitive cached per shape (dnnl_matmul.go), else the
+// legacy dnnl_gemm_bf16bf16f32; otherwise op(A) and op(B) are
 // widened to fp32 in reused scratch (exactly: every bfloat16 is a float32) and multiplied by
 // Sgemm, so the numbers follow the same rule either way. oneDNN, like every VDPBF16PS, treats
 // subnormal bfloat16 inputs (below 2⁻¹²⁶ ≈ 1.2e-38) as zero and flushes subnormal results.
-// A oneDNN call passes through purego.RegisterFunc (alpha and beta go by value): about 1.6 µs
-// and 12 small allocations (392 B) per call, nothing beside a GEMM of a millisecond.
+// A call on a cached primitive makes five purego.SyscallN calls and allocates nothing (the
+// first call of a shape creates it: 0.5-7 ms); a legacy call passes through
+// purego.RegisterFunc (alpha and beta by value): about 1.6 µs and 12 small allocations.
 func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
@@ -19,7 +21,7 @@ func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda i
 		return
 	}
 	if dnnlLoaded() {
-		gemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmBF16OneDNN(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	gemmBF16Widen(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -49,8 +51,10 @@ func gemmBF16Widen(transA, transB bool, m, n, k int, alpha float32, a []uint16, 
 var bf16Bits = freeList[[]uint16]{}
 
 // sgemmBF16DNNL is SgemmBF16 on oneDNN, on validated, non-trivial shapes: A and B (the stored
-// ra×ca and rb×cb matrices) are rounded to bfloat16 bits in scratch, packed, then multiplied.
-func sgemmBF16DNNL(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+// ra×ca and rb×cb matrices) are rounded to bfloat16 bits in scratch, packed, then multiplied
+// by gemm (gemmBF16OneDNN, or one route of it in tests).
+func sgemmBF16DNNL(gemm func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
+	b []uint16, ldb int, beta float32, c []float32, ldc int), transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ra, ca := m, k
 	if transA {
@@ -65,7 +69,7 @@ func sgemmBF16DNNL(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	defer bf16Bits.put(pb)
 	a16 := toBF16Matrix(pa, a, ra, ca, lda)
 	b16 := toBF16Matrix(pb, b, rb, cb, ldb)
-	gemmBF16DNNL(transA, transB, m, n, k, alpha, a16, ca, b16, cb, beta, c, ldc)
+	gemm(transA, transB, m, n, k, alpha, a16, ca, b16, cb, beta, c, ldc)
 }
 
 // convertGrain is the number of elements below which a conversion runs on the calling goroutine.

@@ -40,31 +40,54 @@ func skipWithoutDNNL(t *testing.T) {
 	}
 }
 
-// gemmBF16Variants are the ways a bits-in bf16 GEMM runs: the public entry, and the fallback
-// forced (it runs wherever the oneDNN path runs, so both are always checked).
-var gemmBF16Variants = []struct {
+// bf16GemmFunc is the signature of the bits-in bf16 GEMMs.
+type bf16GemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
+
+// bf16Variant is one route of the bf16 GEMMs, with the condition under which it runs here.
+type bf16Variant struct {
 	name  string
-	dnnl  bool
-	gemm  func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
+	avail func() bool // nil: always
+	gemm  bf16GemmFunc
 	sgemm sgemmFunc
-}{
-	{"oneDNN", true,
-		func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-			if !gemmTrivial(m, n, k, alpha, beta, c, ldc) {
-				gemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}
-		},
-		func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-			if !gemmTrivial(m, n, k, alpha, beta, c, ldc) {
-				sgemmBF16DNNL(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}
-		}},
-	{"widen+Sgemm", false,
-		func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-			if !gemmTrivial(m, n, k, alpha, beta, c, ldc) {
-				gemmBF16Widen(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}
-		}, nil},
+}
+
+// matmulLoaded reports whether the oneDNN matmul primitive route is on.
+func matmulLoaded() bool { return dnnlLoaded() && dnnlMatmul.api != nil }
+
+// matmulOnly is the matmul primitive route alone: it panics where no primitive can be had, so
+// a test of it cannot silently pass through the legacy route.
+func matmulOnly(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	if !gemmBF16Matmul(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+		panic(fmt.Sprintf("no matmul primitive for transA=%v transB=%v m=%d n=%d k=%d lda=%d ldb=%d ldc=%d alpha=%g beta=%g",
+			transA, transB, m, n, k, lda, ldb, ldc, alpha, beta))
+	}
+}
+
+// nonTrivial wraps a bits-in route in GemmBF16's early return for trivial shapes.
+func nonTrivial(f bf16GemmFunc) bf16GemmFunc {
+	return func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+		if !gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+			f(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}
+	}
+}
+
+// nonTrivialS is SgemmBF16's oneDNN route over the bits-in route f.
+func nonTrivialS(f bf16GemmFunc) sgemmFunc {
+	return func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		if !gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+			sgemmBF16DNNL(f, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}
+	}
+}
+
+// gemmBF16Variants are the ways a bits-in bf16 GEMM runs: oneDNN's matmul primitive, its
+// legacy dnnl_gemm_bf16bf16f32, and the fallback forced (it runs wherever the oneDNN routes
+// run, so all are always checked).
+var gemmBF16Variants = []bf16Variant{
+	{"matmul", matmulLoaded, nonTrivial(matmulOnly), nonTrivialS(matmulOnly)},
+	{"oneDNN-gemm", dnnlLoaded, nonTrivial(gemmBF16DNNL), nonTrivialS(gemmBF16DNNL)},
+	{"widen+Sgemm", nil, nonTrivial(gemmBF16Widen), nil},
 }
 
 // TestGemmBF16MatchesRef checks every path of the bf16 GEMMs against SgemmRef run on the
@@ -76,8 +99,9 @@ func TestGemmBF16MatchesRef(t *testing.T) {
 	t.Logf("bf16 backend: %s", BF16Backend())
 	for _, v := range gemmBF16Variants {
 		t.Run(v.name, func(t *testing.T) {
-			if v.dnnl {
+			if v.avail != nil && !v.avail() {
 				skipWithoutDNNL(t)
+				t.Skipf("route %s is off: %s", v.name, BF16Backend())
 			}
 			forEachGemmCase(t, 21, func(g gemmCase) {
 				r, a16, b16 := bf16Case(g)
@@ -140,13 +164,8 @@ func TestGemmBF16HandValues(t *testing.T) {
 	a := bits(1, 2, 3, 4, 5, 6)
 	b := bits(1, 0, 0, 1, 1, 1)
 	bt := bits(1, 0, 1, 0, 1, 1) // Bᵀ stored [n,k]
-	for _, v := range append(gemmBF16Variants, struct {
-		name  string
-		dnnl  bool
-		gemm  func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
-		sgemm sgemmFunc
-	}{"GemmBF16", false, GemmBF16, nil}) {
-		if v.dnnl && !dnnlLoaded() {
+	for _, v := range append(gemmBF16Variants, bf16Variant{"GemmBF16", nil, GemmBF16, nil}) {
+		if v.avail != nil && !v.avail() {
 			continue
 		}
 		c := []float32{1, 1, 1, 1}
@@ -229,6 +248,15 @@ func TestBF16BackendChoice(t *testing.T) {
 	}
 	if out := run(); !strings.Contains(out, "backend=onednn ") {
 		t.Errorf("GWEN_DNNL unset: %s", out)
+	}
+	if out := run("GWEN_DNNL=gemm"); !strings.Contains(out, "backend=onednn ") || !strings.Contains(out, "(dnnl_gemm_bf16bf16f32, GWEN_DNNL=gemm,") {
+		t.Errorf("GWEN_DNNL=gemm: %s", out)
+	}
+	if !matmulLoaded() {
+		t.Skipf("matmul primitive off here, its choice not checked: %s", BF16Backend())
+	}
+	if out := run(); !strings.Contains(out, "(matmul primitive ") {
+		t.Errorf("GWEN_DNNL unset, matmul primitive on in this process: %s", out)
 	}
 }
 

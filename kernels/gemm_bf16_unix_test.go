@@ -106,7 +106,7 @@ func BenchmarkSgemmBF16Crossover(b *testing.B) {
 			name string
 			run  func()
 		}{
-			{"onednn", func() { sgemmBF16DNNL(false, true, s, s, s, 1, x, s, w, s, 0, y, s) }},
+			{"onednn", func() { sgemmBF16DNNL(gemmBF16OneDNN, false, true, s, s, s, 1, x, s, w, s, 0, y, s) }},
 			{"round+openblas", func() {
 				xr, wr = append(xr[:0], x...), append(wr[:0], w...)
 				RoundBF16(xr, xr)
