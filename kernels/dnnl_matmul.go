@@ -18,6 +18,17 @@ import (
 // dnnl_gemm_bf16bf16f32 needs purego.RegisterFunc (floats by value) and about a dozen small
 // allocations per call.
 //
+// Speed, measured on the 2-core Zen 4 (AMD family 25; BenchmarkGemmBF16 -benchtime 20x
+// -count 2, load average about 1, GFLOP/s wall, primitive vs legacy): 2048×512×1536 NN
+// 342-396 vs 358-404, TN 355-367 vs 385-404, NT 392-429 vs 383-406; 2048³ 380-404 vs 428-430;
+// 512³ NT 341-381 vs 369-377; 2048×1536×512 386-398 vs 409-411. Both run at about 200 GFLOP
+// per CPU-second, against the 230 GFLOP/s one core gets from back-to-back VDPBF16PS zmm (one
+// per cycle on Zen 4's 256-bit datapath): the machine's bf16 peak, so neither route can double.
+// PyTorch's 851 GFLOP/s for 2048³ (shared/bench/baseline.json) was measured on a family-26
+// CPU (Zen 5, full 512-bit datapath, twice the VDPBF16PS throughput). The primitive is the
+// default anyway: it allocates nothing per call and is the route PyTorch takes to that number;
+// GWEN_DNNL=gemm selects the legacy API.
+//
 // The C API bound here is oneDNN 2.x's (checked against the 2.6.3 headers of Debian's
 // libdnnl-dev): op descriptors and memory descriptors are plain structs the caller owns.
 // oneDNN 3 replaced them with opaque handles and dnnl_matmul_primitive_desc_create; there the

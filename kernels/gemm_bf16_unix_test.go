@@ -27,14 +27,16 @@ func reportGEMM(b *testing.B, flops float64, cpu time.Duration) {
 
 // BenchmarkGemmBF16 puts the bf16 GEMMs beside fp32 Sgemm on the projection shapes of
 // BenchmarkSgemm (m=2048 token rows, k=1536 in, n=512 out; NN forward, TN weight gradient, NT
-// input gradient) and 2048³:
+// input gradient), 2048³, 512³ and an up-projection (k=512 in, n=1536 out):
 //
-//	fp32         Sgemm (OpenBLAS)
-//	bf16         SgemmBF16: fp32 in, conversion to bf16 bits included (oneDNN where loaded)
-//	bf16-bits    GemmBF16 on operands already in bf16 (oneDNN where loaded)
-//	bf16-round   the path without oneDNN: RoundBF16 copies, then OpenBLAS's fp32 GEMM
+//	fp32              Sgemm (OpenBLAS)
+//	bf16              SgemmBF16: fp32 in, conversion to bf16 bits included (oneDNN where loaded)
+//	bf16-bits         GemmBF16 on operands already in bf16 (oneDNN where loaded)
+//	bf16-bits-matmul  oneDNN's matmul primitive alone (cached; skipped where it is off)
+//	bf16-bits-gemmapi oneDNN's legacy dnnl_gemm_bf16bf16f32 alone
+//	bf16-round        the path without oneDNN: RoundBF16 copies, then OpenBLAS's fp32 GEMM
 //
-//	go test ./kernels/ -run XXX -bench GemmBF16 -benchtime 20x
+//	go test ./kernels/ -run XXX -bench 'GemmBF16$' -benchtime 20x
 func BenchmarkGemmBF16(b *testing.B) {
 	b.Logf("fp32: %s; bf16: %s", BLASBackend(), BF16Backend())
 	benchLoad(b)
@@ -47,6 +49,8 @@ func BenchmarkGemmBF16(b *testing.B) {
 		{"2048x512x1536/TN", 2048, 512, 1536, true, false},
 		{"2048x512x1536/NT", 2048, 512, 1536, false, true},
 		{"2048x2048x2048/NN", 2048, 2048, 2048, false, false},
+		{"512x512x512/NT", 512, 512, 512, false, true},
+		{"2048x1536x512/NN", 2048, 1536, 512, false, false},
 	} {
 		rng := rand.New(rand.NewPCG(24, 7))
 		x, w, y := gemmRand(rng, s.m*s.k), gemmRand(rng, s.k*s.n), make([]float32, s.m*s.n)
@@ -69,6 +73,8 @@ func BenchmarkGemmBF16(b *testing.B) {
 			{"fp32", func() { Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, w, ldb, 0, y, s.n) }},
 			{"bf16", func() { SgemmBF16(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, w, ldb, 0, y, s.n) }},
 			{"bf16-bits", func() { GemmBF16(s.transA, s.transB, s.m, s.n, s.k, 1, x16, lda, w16, ldb, 0, y, s.n) }},
+			{"bf16-bits-matmul", func() { matmulOnly(s.transA, s.transB, s.m, s.n, s.k, 1, x16, lda, w16, ldb, 0, y, s.n) }},
+			{"bf16-bits-gemmapi", func() { gemmBF16DNNL(s.transA, s.transB, s.m, s.n, s.k, 1, x16, lda, w16, ldb, 0, y, s.n) }},
 			{"bf16-round", func() {
 				xr, wr = append(xr[:0], x...), append(wr[:0], w...)
 				RoundBF16(xr, xr)
@@ -77,6 +83,12 @@ func BenchmarkGemmBF16(b *testing.B) {
 			}},
 		} {
 			b.Run(s.name+"/"+v.name, func(b *testing.B) {
+				switch {
+				case v.name == "bf16-bits-matmul" && !matmulLoaded():
+					b.Skipf("matmul primitive off: %s", BF16Backend())
+				case v.name == "bf16-bits-gemmapi" && !dnnlLoaded():
+					b.Skipf("no oneDNN: %s", BF16Backend())
+				}
 				v.run() // scratch, JIT kernels, threads
 				b.ResetTimer()
 				c0 := processCPUTime()
