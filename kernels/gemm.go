@@ -141,9 +141,9 @@ func (f *freeList[T]) put(x *T) {
 // (round-to-nearest-even, as RoundBF16) before multiplying; products accumulate in fp32 and
 // alpha, beta and C stay fp32. Where oneDNN is loaded (BF16Backend) and the product has at
 // least gemmBF16DNNLFlops, A and B are converted to bfloat16 bits in reused scratch (split over
-// Parallel, before the library call) and multiplied by GemmBF16's oneDNN kernel, which flushes
-// subnormals (see GemmBF16) and allocates purego's call arguments, about a dozen small objects
-// per call. Otherwise, on OpenBLAS, rounded fp32 copies live in reused scratch, so
+// Parallel, before the library call) and multiplied by GemmBF16's oneDNN route, which flushes
+// subnormals (see GemmBF16) and allocates nothing per call on a cached matmul primitive (the
+// legacy gemm API allocates purego's call arguments, about a dozen small objects per call). Otherwise, on OpenBLAS, rounded fp32 copies live in reused scratch, so
 // steady-state calls do not allocate; the pure-Go GEMM rounds while packing, without copies.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
