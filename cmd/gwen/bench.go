@@ -64,7 +64,9 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgName := fs.String("config", "small", "small, small-moe (bench_torch.py's models) or a config.json path")
-	mode := fs.String("mode", "train", "train (forward+backward+AdamW) or forward (no tape)")
+	mode := fs.String("mode", "train", "train (forward+backward+AdamW), forward (no tape), or decode (batch 1, --prompt then --new greedy tokens with the KV cache)")
+	promptLen := fs.Int("prompt", 128, "decode: prompt tokens")
+	newTokens := fs.Int("new", 128, "decode: generated tokens")
 	dtype := fs.String("dtype", "f32", "f32 or bf16")
 	batch := fs.Int("batch", 4, "rows per step")
 	seq := fs.Int("seq", 512, "tokens per row")
@@ -76,8 +78,8 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if (*mode != "train" && *mode != "forward") || (*dtype != "f32" && *dtype != "bf16") || *steps < 1 || *batch < 1 || *seq < 1 {
-		return fmt.Errorf("%w: --mode train|forward, --dtype f32|bf16, positive --steps/--batch/--seq", errUsage)
+	if (*mode != "train" && *mode != "forward" && *mode != "decode") || (*dtype != "f32" && *dtype != "bf16") || *steps < 1 || *batch < 1 || *seq < 1 {
+		return fmt.Errorf("%w: --mode train|forward|decode, --dtype f32|bf16, positive --steps/--batch/--seq", errUsage)
 	}
 	cfg, err := benchConfig(*cfgName)
 	if err != nil {
@@ -91,6 +93,9 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	m.BF16 = *dtype == "bf16"
 	m.Checkpointing = *checkpointing
 
+	if *mode == "decode" {
+		return benchDecode(m, *cfgName, *dtype, *promptLen, *newTokens, *warmup, *steps, stdout)
+	}
 	B, T := *batch, *seq
 	r := rand.New(rand.NewPCG(0, 0))
 	ids := make([]int32, B*T)
@@ -210,4 +215,71 @@ func peakRSSMB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}
+
+// decodeResult is one JSON line of gwen bench --mode decode; names follow bench_torch.py's.
+type decodeResult struct {
+	Name            string  `json:"name"`
+	Model           string  `json:"model"`
+	Batch           int     `json:"batch"`
+	Prompt          int     `json:"prompt"`
+	NewTokens       int     `json:"new_tokens"`
+	DecodeTokPerS   float64 `json:"decode_tokens_per_s"`
+	DecodeBest      float64 `json:"decode_tokens_per_s_best"`
+	MsPerToken      float64 `json:"ms_per_token"`
+	PrefillTokPerS  float64 `json:"prefill_tokens_per_s"`
+	AchievedGFLOPs  float64 `json:"achieved_gflops"`
+	PeakRSSMB       float64 `json:"peak_rss_mb"`
+	Backend         string  `json:"blas"`
+	MatmulParamsTok int     `json:"n_matmul_params_per_token"`
+}
+
+// benchDecode is bench_torch.py's decode job: batch 1, the prompt prefilled in one forward,
+// then greedy tokens one forward each with the KV cache; median over the timed runs.
+func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, stdout io.Writer) error {
+	if P < 1 || N < 1 || P+N > m.Config.MaxPositionEmbeddings {
+		return fmt.Errorf("%w: --prompt %d + --new %d must be positive and fit max_position_embeddings %d", errUsage, P, N, m.Config.MaxPositionEmbeddings)
+	}
+	V := m.Config.VocabSize
+	r := rand.New(rand.NewPCG(0, 0))
+	prompt := make([]int32, P)
+	for i := range prompt {
+		prompt[i] = int32(r.IntN(V))
+	}
+	argmax := func(row []float32) int32 {
+		best := 0
+		for i, v := range row {
+			if v > row[best] {
+				best = i
+			}
+		}
+		return int32(best)
+	}
+	var prefills, decodes []float64
+	for i := 0; i < warmup+runs; i++ {
+		cache := layers.NewKVCache(&m.Config, 1, P+N)
+		t0 := time.Now()
+		logits := m.Forward(nil, layers.Input{IDs: prompt, B: 1, T: P, Cache: cache}).Logits.Data
+		next := argmax(logits[(P-1)*V:])
+		t1 := time.Now()
+		for j := 0; j < N; j++ {
+			next = argmax(m.Forward(nil, layers.Input{IDs: []int32{next}, B: 1, T: 1, Cache: cache}).Logits.Data)
+		}
+		if i >= warmup {
+			prefills = append(prefills, t1.Sub(t0).Seconds())
+			decodes = append(decodes, time.Since(t1).Seconds())
+		}
+	}
+	slices.Sort(prefills)
+	slices.Sort(decodes)
+	dec, pre := decodes[len(decodes)/2], prefills[len(prefills)/2]
+	nTok, attnCoef := flopModel(&m.Config)
+	meanCtx := float64(P) + float64(N+1)/2
+	flopsTok := 2*float64(nTok) + float64(attnCoef)*meanCtx
+	return json.NewEncoder(stdout).Encode(decodeResult{
+		Name: "decode_" + dtype, Model: name, Batch: 1, Prompt: P, NewTokens: N,
+		DecodeTokPerS: float64(N) / dec, DecodeBest: float64(N) / decodes[0], MsPerToken: 1000 * dec / float64(N),
+		PrefillTokPerS: float64(P) / pre, AchievedGFLOPs: flopsTok * float64(N) / dec / 1e9,
+		PeakRSSMB: peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
+	})
 }

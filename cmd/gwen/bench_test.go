@@ -34,3 +34,20 @@ func TestBenchCommandTrains(t *testing.T) {
 		t.Errorf("losses %v do not decrease while training on one batch", res.Losses)
 	}
 }
+
+// gwen bench --mode decode generates with the KV cache and reports bench_torch.py's fields.
+func TestBenchCommandDecodes(t *testing.T) {
+	cfg := filepath.Join(golden.Dir("tiny-dense"), "config.json")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--config", cfg, "--mode", "decode", "--prompt", "6", "--new", "5", "--warmup", "0", "--steps", "2"}, nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res decodeResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("output %q: %v", stdout.String(), err)
+	}
+	if res.Name != "decode_f32" || res.Prompt != 6 || res.NewTokens != 5 || res.DecodeTokPerS <= 0 || res.PrefillTokPerS <= 0 {
+		t.Fatalf("implausible result %+v", res)
+	}
+}

@@ -17,7 +17,7 @@ type command struct {
 
 // commands is the explicit registry of subcommands, in the order usage lists them.
 var commands = []command{
-	{"bench", "measure training or forward speed on bench_torch.py's models (JSON lines)", cmdBench},
+	{"bench", "measure training, forward or decode speed on bench_torch.py's models (JSON lines)", cmdBench},
 	{"init", "write a new model folder with random weights from a config.json (pretraining from scratch)", cmdInit},
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
 	{"data", "print Parquet examples as JSON lines (cat) or count rows and lengths (stats)", cmdData},
