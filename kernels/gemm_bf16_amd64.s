@@ -1,34 +1,42 @@
 #include "textflag.h"
 
+// BF16_CONSTS loads the constants of the bfloat16 rounding below; BF16_ROUND rounds the 16
+// floats in Z0 to nearest even into Z6 (bfloat16 bits in the high half of each lane), NaN lanes
+// made quiet instead of rounded — exactly F32ToBF16Bits. Both conversions below use them.
+#define BF16_CONSTS \
+	MOVL $0x7fff, AX \
+	VPBROADCASTD AX, Z1 \
+	MOVL $1, AX \
+	VPBROADCASTD AX, Z2 \
+	MOVL $0x7fffffff, AX \
+	VPBROADCASTD AX, Z3 \
+	MOVL $0x7f800000, AX \
+	VPBROADCASTD AX, Z4 \
+	MOVL $0x00400000, AX \
+	VPBROADCASTD AX, Z5
+
+#define BF16_ROUND \
+	VPSRLD    $16, Z0, Z6 \
+	VPANDD    Z2, Z6, Z6 \
+	VPADDD    Z1, Z6, Z6 \
+	VPADDD    Z0, Z6, Z6 \
+	VPANDD    Z3, Z0, Z7 \
+	VPCMPUD   $6, Z4, Z7, K1 \
+	VPORD     Z5, Z0, K1, Z6
+
 // func f32ToBF16AVX512(dst []uint16, src []float32)
-// Converts len(src) &^ 15 floats, 16 per iteration, exactly as F32ToBF16Bits: rounding to
-// nearest even by adding 0x7fff plus the lowest kept bit, NaN made quiet instead of rounded.
+// Converts len(src) &^ 15 floats, 16 per iteration, exactly as F32ToBF16Bits.
 TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ src_len+32(FP), CX
 	SHRQ $4, CX
 	JZ   done
-	MOVL $0x7fff, AX
-	VPBROADCASTD AX, Z1
-	MOVL $1, AX
-	VPBROADCASTD AX, Z2
-	MOVL $0x7fffffff, AX
-	VPBROADCASTD AX, Z3
-	MOVL $0x7f800000, AX
-	VPBROADCASTD AX, Z4
-	MOVL $0x00400000, AX
-	VPBROADCASTD AX, Z5
+	BF16_CONSTS
 
 loop:
-	VMOVDQU32 (SI), Z0         // u
-	VPSRLD    $16, Z0, Z6
-	VPANDD    Z2, Z6, Z6       // (u>>16)&1
-	VPADDD    Z1, Z6, Z6       // + 0x7fff
-	VPADDD    Z0, Z6, Z6       // + u
-	VPANDD    Z3, Z0, Z7       // |u|
-	VPCMPUD   $6, Z4, Z7, K1   // K1: |u| > 0x7f800000, a NaN
-	VPORD     Z5, Z0, K1, Z6   // NaN lanes: u | 0x00400000, not rounded
+	VMOVDQU32 (SI), Z0
+	BF16_ROUND
 	VPSRLD    $16, Z6, Z6
 	VPMOVDW   Z6, (DI)
 	ADDQ      $64, SI
@@ -42,36 +50,21 @@ done:
 
 // func roundBF16AVX512(dst, src []float32)
 // Rounds len(src) &^ 15 floats to bfloat16 precision, kept as float32, exactly as
-// RoundBF16Value: the same rounding as f32ToBF16AVX512, then the low 16 bits cleared.
+// RoundBF16Value: the rounding above, then the low 16 bits cleared.
 TEXT ·roundBF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ src_len+32(FP), CX
 	SHRQ $4, CX
 	JZ   rdone
-	MOVL $0x7fff, AX
-	VPBROADCASTD AX, Z1
-	MOVL $1, AX
-	VPBROADCASTD AX, Z2
-	MOVL $0x7fffffff, AX
-	VPBROADCASTD AX, Z3
-	MOVL $0x7f800000, AX
-	VPBROADCASTD AX, Z4
-	MOVL $0x00400000, AX
-	VPBROADCASTD AX, Z5
+	BF16_CONSTS
 	MOVL $0xffff0000, AX
 	VPBROADCASTD AX, Z8
 
 rloop:
-	VMOVDQU32 (SI), Z0         // u
-	VPSRLD    $16, Z0, Z6
-	VPANDD    Z2, Z6, Z6       // (u>>16)&1
-	VPADDD    Z1, Z6, Z6       // + 0x7fff
-	VPADDD    Z0, Z6, Z6       // + u
-	VPANDD    Z3, Z0, Z7       // |u|
-	VPCMPUD   $6, Z4, Z7, K1   // K1: |u| > 0x7f800000, a NaN
-	VPORD     Z5, Z0, K1, Z6   // NaN lanes: u | 0x00400000, not rounded
-	VPANDD    Z8, Z6, Z6       // keep the bfloat16 bits
+	VMOVDQU32 (SI), Z0
+	BF16_ROUND
+	VPANDD    Z8, Z6, Z6
 	VMOVDQU32 Z6, (DI)
 	ADDQ      $64, SI
 	ADDQ      $64, DI
