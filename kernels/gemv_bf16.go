@@ -1,0 +1,49 @@
+package kernels
+
+import "fmt"
+
+// GemvBF16 is the one-row product of decoding on bfloat16 weights: for j < n,
+//
+//	y[j] = Σ_p bf16(w[j,p]) · bf16(x[p])
+//
+// with w row-major [n,k] bfloat16 bits (as F32ToBF16 writes them), x rounded to bfloat16 once
+// (F32ToBF16Bits) and the products accumulated in fp32: GemmBF16's rule for m == 1 and transB.
+// Rows are split over Parallel (decoding is memory-bound: every core adds bandwidth). With
+// AVX512_BF16 it runs on VDPBF16PS, which, like oneDNN, reads subnormal bfloat16 inputs as zero;
+// otherwise on a pure-Go loop. It panics when a slice is shorter than its shape.
+func GemvBF16(y []float32, w []uint16, x []float32, n, k int) {
+	if n < 0 || k < 0 || len(y) < n || len(w) < n*k || len(x) < k {
+		panic(fmt.Sprintf("kernels.GemvBF16: y %d, w %d, x %d for n=%d k=%d", len(y), len(w), len(x), n, k))
+	}
+	if n == 0 {
+		return
+	}
+	p := bf16Bits.get()
+	defer bf16Bits.put(p)
+	if cap(*p) < k {
+		*p = make([]uint16, k)
+	}
+	xb := (*p)[:k]
+	f32ToBF16Row(xb, x[:k])
+	// A chunk of at least gemvGrain weights, in whole groups of four rows (the kernel's step).
+	grain := (max(gemvGrain/max(k, 1), 4) + 3) &^ 3
+	Parallel(n, grain, func(lo, hi int) {
+		gemvBF16Rows(y[lo:hi], w[lo*k:hi*k], xb, k)
+	})
+}
+
+// gemvGrain is the number of weights below which a GemvBF16 chunk is not split further.
+const gemvGrain = 1 << 15
+
+// gemvBF16Go is gemvBF16Rows in pure Go: y[j] = Σ_p w[j·k+p]·x[p] for j < len(y), bfloat16
+// operands, fp32 accumulation (each product is exact in fp32).
+func gemvBF16Go(y []float32, w []uint16, x []uint16, k int) {
+	for j := range y {
+		row := w[j*k : (j+1)*k]
+		var s float32
+		for p, h := range row {
+			s += BF16BitsToF32(h) * BF16BitsToF32(x[p])
+		}
+		y[j] = s
+	}
+}

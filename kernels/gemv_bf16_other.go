@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package kernels
+
+// hasAVX512BF16 is false off amd64: gemvBF16Rows is the pure-Go loop.
+var hasAVX512BF16 = false
+
+func gemvBF16Rows(y []float32, w []uint16, x []uint16, k int) { gemvBF16Go(y, w, x, k) }
