@@ -25,12 +25,13 @@ type Adapter interface {
 // Linear is a bias-free projection y = x·Wᵀ with W [out, in] as HF stores it.
 type Linear struct {
 	W       *autograd.Tensor
-	Adapter Adapter // nil unless an adapter wraps this projection
+	Adapter Adapter  // nil unless an adapter wraps this projection
+	WBF16   []uint16 // bfloat16 copy of W for inference (UseBF16Weights); nil: none
 }
 
 // Forward applies the projection (and its adapter, if any).
 func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) *autograd.Tensor {
-	y := autograd.Linear(tp, x, l.W, bf16)
+	y := linear(tp, x, l.W, l.WBF16, bf16)
 	if l.Adapter != nil {
 		y = l.Adapter.Forward(tp, x, y, bf16)
 	}
@@ -75,6 +76,8 @@ type Model struct {
 
 	BF16          bool // mixed precision: bf16-rounded matmul inputs, fp32 everything else
 	Checkpointing bool // recompute each block in backward instead of keeping its activations
+
+	lmHeadBF16 []uint16 // bfloat16 copy of LMHead for inference (UseBF16Weights); nil: none
 
 	rope    kernels.RoPE
 	ropeLen int
@@ -257,7 +260,7 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 		in.Cache.Len += in.T
 	}
 	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
-	logits := autograd.Linear(tp, x, m.LMHead, m.BF16) // [N, V]
+	logits := linear(tp, x, m.LMHead, m.lmHeadBF16, m.BF16) // [N, V]
 	out.Logits = logits.Reshape(in.B, in.T, c.VocabSize)
 	return out
 }
