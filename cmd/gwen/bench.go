@@ -240,6 +240,9 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 	if P < 1 || N < 1 || P+N > m.Config.MaxPositionEmbeddings {
 		return fmt.Errorf("%w: --prompt %d + --new %d must be positive and fit max_position_embeddings %d", errUsage, P, N, m.Config.MaxPositionEmbeddings)
 	}
+	if dtype == "bf16" {
+		m.UseBF16Weights() // bfloat16 weight copies: half the bytes read per token
+	}
 	V := m.Config.VocabSize
 	r := rand.New(rand.NewPCG(0, 0))
 	prompt := make([]int32, P)

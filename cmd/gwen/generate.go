@@ -22,6 +22,7 @@ import (
 // T=0.7, top_p=0.8, top_k=20; min_p 0 and no repetition penalty in both.
 type genFlags struct {
 	model, adapter, tokDir, draft   *string
+	dtype                           *string
 	draftK, maxNew, topK, budget    *int
 	think, noThink                  *bool
 	temperature, topP, minP, repPen *float64
@@ -45,6 +46,7 @@ func newGenFlags(fs *flag.FlagSet, withPromptIDs bool) *genFlags {
 		adapter:     fs.String("adapter", "", "LoRA adapter folder (not yet supported)"),
 		tokDir:      fs.String("tokenizer", "", "folder with tokenizer.json (default: the model folder)"),
 		draft:       fs.String("draft", "", "draft model folder for speculative decoding (same tokenizer)"),
+		dtype:       fs.String("dtype", "f32", "f32, or bf16: bfloat16 weight copies, mixed-precision numbers (faster decoding)"),
 		draftK:      fs.Int("draft-tokens", 4, "draft tokens proposed per speculative round"),
 		maxNew:      fs.Int("max-new-tokens", 1024, "most tokens to generate"),
 		topK:        fs.Int("top-k", -1, "top-k (0 = off; -1 = the mode's default)"),
@@ -76,6 +78,9 @@ func (g *genFlags) load(needTokenizer bool) error {
 	if *g.think && *g.noThink {
 		return fmt.Errorf("%w: --think and --no-think exclude each other", errUsage)
 	}
+	if *g.dtype != "f32" && *g.dtype != "bf16" {
+		return fmt.Errorf("%w: --dtype %q: f32 or bf16", errUsage, *g.dtype)
+	}
 	if *g.maxNew < 0 || *g.draftK < 1 || *g.budget < 0 {
 		return fmt.Errorf("%w: --max-new-tokens and --thinking-budget must be >= 0, --draft-tokens >= 1", errUsage)
 	}
@@ -89,6 +94,12 @@ func (g *genFlags) load(needTokenizer bool) error {
 		}
 		if g.draftModel.Config.VocabSize != g.m.Config.VocabSize {
 			return fmt.Errorf("draft %s has vocab_size %d, the model %d: they must share the tokenizer", *g.draft, g.draftModel.Config.VocabSize, g.m.Config.VocabSize)
+		}
+	}
+	if *g.dtype == "bf16" {
+		g.m.UseBF16Weights()
+		if g.draftModel != nil {
+			g.draftModel.UseBF16Weights()
 		}
 	}
 	g.stopIDs = configEOS(&g.m.Config)
