@@ -11,7 +11,10 @@ type KVAttnOpts struct {
 	// Start is nil or [b]: the first valid cache slot of each sequence (left padding). Query
 	// slot s attends to slots [min(Start, s), s], so a padding query still sees itself.
 	Start []int32
-	BF16  bool // round q, k, v and the normalised probabilities to bfloat16 before their products
+	// BF16: round q and the normalised probabilities to bfloat16 before their products. k and v
+	// must already hold bfloat16-rounded values (RoundBF16 them once as they enter the cache)
+	// so that no step rounds the whole cache again.
+	BF16 bool
 }
 
 // kvScratchPool holds one worker's score row (grown to the longest context seen).
@@ -67,14 +70,7 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 				m := float32(-1e30)
 				for j := j0; j <= slot; j++ {
 					kr := k[((bi*kcap+j)*kv+g)*hd:][:hd]
-					var dot float32
-					if opt.BF16 {
-						for c, x := range qr {
-							dot += x * RoundBF16Value(kr[c])
-						}
-					} else {
-						dot = kvDot(qr, kr)
-					}
+					dot := kvDot(qr, kr)
 					s[j] = dot * opt.Scale
 					m = max(m, s[j])
 				}
@@ -86,12 +82,8 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 					vr := v[((bi*kcap+j)*kv+g)*hd:][:hd]
 					if opt.BF16 {
 						p = RoundBF16Value(p)
-						for c, x := range vr {
-							out[c] += p * RoundBF16Value(x)
-						}
-					} else {
-						kvAxpy(out, p, vr)
 					}
+					kvAxpy(out, p, vr)
 				}
 			}
 		}

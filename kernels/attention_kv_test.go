@@ -70,6 +70,10 @@ func TestAttentionKVMatchesRef(t *testing.T) {
 			copy(k[bi*c.kcap*rowKV:], to32(kf[bi*total*rowKV:(bi+1)*total*rowKV]))
 			copy(v[bi*c.kcap*rowKV:], to32(vf[bi*total*rowKV:(bi+1)*total*rowKV]))
 		}
+		if c.bf16 { // the cache holds bf16-rounded keys and values (KVAttnOpts.BF16)
+			RoundBF16(k, k)
+			RoundBF16(v, v)
+		}
 		rowQ := c.h * c.hd
 		q := make([]float32, c.b*c.tn*rowQ)
 		want := make([]float64, c.b*c.tn*rowQ)

@@ -84,6 +84,10 @@ func (c *KVCache) attend(layer int, q, k, v *autograd.Tensor, b, t, h int, scale
 		dst := (r*c.Cap + c.Len) * row
 		copy(K[dst:dst+t*row], k.Data[r*t*row:(r+1)*t*row])
 		copy(V[dst:dst+t*row], v.Data[r*t*row:(r+1)*t*row])
+		if bf16 { // rounded once on entry, not at every step (kernels.KVAttnOpts.BF16)
+			kernels.RoundBF16(K[dst:dst+t*row], K[dst:dst+t*row])
+			kernels.RoundBF16(V[dst:dst+t*row], V[dst:dst+t*row])
+		}
 	}
 	if c.Len == 0 {
 		// Prefill: the new tokens are the whole context; the training kernel serves.
