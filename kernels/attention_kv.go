@@ -74,16 +74,18 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 					s[j] = dot * opt.Scale
 					m = max(m, s[j])
 				}
-				inv := 1 / expSubInPlace(s[j0:slot+1], m)
+				ps := s[j0 : slot+1]
+				inv := 1 / expSubInPlace(ps, m)
+				for j := range ps {
+					ps[j] *= inv
+				}
+				if opt.BF16 {
+					RoundBF16(ps, ps)
+				}
 				out := o[qo : qo+hd]
 				clear(out)
-				for j := j0; j <= slot; j++ {
-					p := s[j] * inv
-					vr := v[((bi*kcap+j)*kv+g)*hd:][:hd]
-					if opt.BF16 {
-						p = RoundBF16Value(p)
-					}
-					kvAxpy(out, p, vr)
+				for j, p := range ps {
+					kvAxpy(out, p, v[((bi*kcap+j0+j)*kv+g)*hd:][:hd])
 				}
 			}
 		}
