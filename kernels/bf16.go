@@ -21,8 +21,12 @@ func BF16BitsToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 
 // RoundBF16Value returns f rounded to the nearest bfloat16, as a float32.
 func RoundBF16Value(f float32) float32 { return BF16BitsToF32(F32ToBF16Bits(f)) }
 
-// F32ToBF16 converts src to bfloat16 bits in dst (len(dst) >= len(src)).
-func F32ToBF16(dst []uint16, src []float32) {
+// F32ToBF16 converts src to bfloat16 bits in dst (len(dst) >= len(src)); vectorised where the
+// CPU has AVX-512, bit for bit the same as F32ToBF16Bits.
+func F32ToBF16(dst []uint16, src []float32) { f32ToBF16Row(dst, src) }
+
+// f32ToBF16Scalar is F32ToBF16 one element at a time (the vector path's tails and fallback).
+func f32ToBF16Scalar(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	for i, f := range src {
 		dst[i] = F32ToBF16Bits(f)

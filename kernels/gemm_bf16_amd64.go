@@ -37,5 +37,5 @@ func f32ToBF16Row(dst []uint16, src []float32) {
 		done = len(src) &^ 15
 		f32ToBF16AVX512(dst, src)
 	}
-	F32ToBF16(dst[done:], src[done:])
+	f32ToBF16Scalar(dst[done:], src[done:])
 }

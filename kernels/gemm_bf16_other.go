@@ -3,7 +3,7 @@
 package kernels
 
 // f32ToBF16Row is F32ToBF16.
-func f32ToBF16Row(dst []uint16, src []float32) { F32ToBF16(dst, src) }
+func f32ToBF16Row(dst []uint16, src []float32) { f32ToBF16Scalar(dst, src) }
 
 func roundBF16Row(dst, src []float32) {
 	dst = dst[:len(src)]
