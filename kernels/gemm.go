@@ -159,14 +159,8 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true, true)
 		return
 	}
-	ra, ca := m, k
-	if transA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if transB {
-		rb, cb = n, k
-	}
+	ra, ca := storedShape(transA, m, k)
+	rb, cb := storedShape(transB, k, n)
 	pa, pb := bf16Scratch.get(), bf16Scratch.get()
 	defer bf16Scratch.put(pa)
 	defer bf16Scratch.put(pb)
@@ -178,19 +172,34 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // roundBF16Matrix writes the rows×cols matrix src (row stride ld) rounded to bfloat16 into the
 // buffer *buf, grown when needed, packed with row stride cols; it returns that matrix.
 func roundBF16Matrix(buf *[]float32, src []float32, rows, cols, ld int) []float32 {
+	return packConverted(buf, src, rows, cols, ld, RoundBF16)
+}
+
+// storedShape is the shape op(X)'s operand is stored in: rows×cols, or cols×rows when trans.
+func storedShape(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
+// packConverted writes the rows×cols matrix src (row stride ld), each row converted by conv,
+// into *buf, grown when needed, packed with row stride cols, and returns that matrix. Large
+// matrices are split over Parallel (between library calls, never during one).
+func packConverted[S, D any](buf *[]D, src []S, rows, cols, ld int, conv func(dst []D, src []S)) []D {
 	if cap(*buf) < rows*cols {
-		*buf = make([]float32, rows*cols)
+		*buf = make([]D, rows*cols)
 	}
 	dst := (*buf)[:rows*cols]
-	if rows*cols < 1<<16 { // not worth goroutines (nor the closure's allocation)
+	if rows*cols < convertGrain { // not worth goroutines (nor the closure's allocation)
 		for r := 0; r < rows; r++ {
-			RoundBF16(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+			conv(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
 		}
 		return dst
 	}
-	Parallel(rows, max(1, 1<<16/max(cols, 1)), func(lo, hi int) {
+	Parallel(rows, max(1, convertGrain/max(cols, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			RoundBF16(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
+			conv(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
 		}
 	})
 	return dst

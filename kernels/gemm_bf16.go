@@ -31,14 +31,8 @@ func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda i
 // widened to fp32 scratch, then Sgemm.
 func gemmBF16Widen(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int) {
-	ra, ca := m, k
-	if transA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if transB {
-		rb, cb = n, k
-	}
+	ra, ca := storedShape(transA, m, k)
+	rb, cb := storedShape(transB, k, n)
 	pa, pb := bf16Scratch.get(), bf16Scratch.get()
 	defer bf16Scratch.put(pa)
 	defer bf16Scratch.put(pb)
@@ -56,14 +50,8 @@ var bf16Bits = freeList[[]uint16]{}
 func sgemmBF16DNNL(gemm func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int), transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ra, ca := m, k
-	if transA {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if transB {
-		rb, cb = n, k
-	}
+	ra, ca := storedShape(transA, m, k)
+	rb, cb := storedShape(transB, k, n)
 	pa, pb := bf16Bits.get(), bf16Bits.get()
 	defer bf16Bits.put(pa)
 	defer bf16Bits.put(pb)
@@ -78,44 +66,14 @@ const convertGrain = 1 << 16
 // widenBF16Matrix writes the rows×cols bfloat16 matrix src (row stride ld) widened to float32
 // into *buf, grown when needed, packed with row stride cols; it returns that matrix.
 func widenBF16Matrix(buf *[]float32, src []uint16, rows, cols, ld int) []float32 {
-	if cap(*buf) < rows*cols {
-		*buf = make([]float32, rows*cols)
-	}
-	dst := (*buf)[:rows*cols]
-	if rows*cols < convertGrain {
-		for r := 0; r < rows; r++ {
-			BF16ToF32(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
-		}
-		return dst
-	}
-	Parallel(rows, max(1, convertGrain/max(cols, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			BF16ToF32(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
-		}
-	})
-	return dst
+	return packConverted(buf, src, rows, cols, ld, BF16ToF32)
 }
 
 // toBF16Matrix writes the rows×cols matrix src (row stride ld) rounded to bfloat16 bits
 // (F32ToBF16Bits) into *buf, grown when needed, packed with row stride cols; it returns that
-// matrix. Large matrices are split over Parallel.
+// matrix.
 func toBF16Matrix(buf *[]uint16, src []float32, rows, cols, ld int) []uint16 {
-	if cap(*buf) < rows*cols {
-		*buf = make([]uint16, rows*cols)
-	}
-	dst := (*buf)[:rows*cols]
-	if rows*cols < convertGrain {
-		for r := 0; r < rows; r++ {
-			f32ToBF16Row(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
-		}
-		return dst
-	}
-	Parallel(rows, max(1, convertGrain/max(cols, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			f32ToBF16Row(dst[r*cols:(r+1)*cols], src[r*ld:r*ld+cols])
-		}
-	})
-	return dst
+	return packConverted(buf, src, rows, cols, ld, f32ToBF16Row)
 }
 
 // gemmBF16DNNLFlops is the size (2·m·n·k) from which SgemmBF16 goes to oneDNN rather than
