@@ -13,5 +13,10 @@
 //   - Every fast kernel has a naive reference beside it (suffix Ref) that stays forever and a
 //     test that cross-checks the two at the sizes where the fast strategy switches.
 //   - Parallel loops use Parallel, which splits rows across GOMAXPROCS goroutines; GEMM runs on
-//     OpenBLAS threads (or the pure-Go GEMM's own goroutines), never both at once.
+//     OpenBLAS threads (fp32) or oneDNN's (bf16) — Debian builds both on one shared libgomp
+//     pool — or on the pure-Go GEMM's own goroutines, never concurrently with a Parallel loop.
+//     Attention's groups mode is the one exception by design: each goroutine calls GEMMs small
+//     enough that OpenBLAS runs them on the calling thread.
+//   - Libraries are loaded at run time with purego (no cgo): GWEN_BLAS and GWEN_DNNL choose or
+//     disable them; BLASBackend and BF16Backend say what runs.
 package kernels
