@@ -102,6 +102,7 @@ func loadBLAS() {
 				os.Setenv("OPENBLAS_CORETYPE", core)
 			}
 		}
+		setOpenMPDefaults() // OpenBLAS's OpenMP build brings libgomp, which reads these once
 		if _, set := os.LookupEnv("OPENBLAS_THREAD_TIMEOUT"); !set {
 			os.Setenv("OPENBLAS_THREAD_TIMEOUT", "20") // pthread build only; see blasLibraries
 		}

@@ -212,10 +212,16 @@ func openDNNL(name string, matmul bool) error {
 // sleeping workers; with more managed threads than CPUs libgomp throttles its spin-wait, and
 // after a oneDNN GEMM the process burned 0.8-1.2% of a core over the next 20 ms (0.2 ms), as
 // after an OpenBLAS one, with OMP_WAIT_POLICY unset, passive, or even active. So
-// OMP_WAIT_POLICY is left alone.
+// OMP_WAIT_POLICY is left alone — except when Go runs on fewer cores than the machine has
+// (GOMAXPROCS=1 on 2 cores, say): attention's sequential mode then measured 1.25 s of spinning
+// per forward+backward without OMP_WAIT_POLICY=passive, so it is set (unless the user set it).
+// Both libraries' loaders call this before their dlopen.
 func setOpenMPDefaults() {
 	if _, set := os.LookupEnv("OMP_NUM_THREADS"); !set {
 		os.Setenv("OMP_NUM_THREADS", fmt.Sprint(runtime.GOMAXPROCS(0)))
+	}
+	if _, set := os.LookupEnv("OMP_WAIT_POLICY"); !set && runtime.GOMAXPROCS(0) < runtime.NumCPU() {
+		os.Setenv("OMP_WAIT_POLICY", "passive")
 	}
 }
 
