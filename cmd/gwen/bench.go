@@ -94,6 +94,17 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	m.Checkpointing = *checkpointing
 
 	if *mode == "decode" {
+		if *cpuProfile != "" { // decode profiles every run, warm-up included
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return benchDecode(m, *cfgName, *dtype, *promptLen, *newTokens, *warmup, *steps, stdout)
 	}
 	B, T := *batch, *seq
