@@ -92,11 +92,11 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 	})
 }
 
-// kvDot is Σ a·b with four independent accumulators.
+// kvDot is Σ a·b: AVX-512 over whole vectors, four scalar accumulators for the rest.
 func kvDot(a, b []float32) float32 {
 	b = b[:len(a)]
+	v, i := dotVec(a, b)
 	var s0, s1, s2, s3 float32
-	i := 0
 	for ; i+4 <= len(a); i += 4 {
 		s0 += a[i] * b[i]
 		s1 += a[i+1] * b[i+1]
@@ -106,13 +106,13 @@ func kvDot(a, b []float32) float32 {
 	for ; i < len(a); i++ {
 		s0 += a[i] * b[i]
 	}
-	return (s0 + s1) + (s2 + s3)
+	return v + (s0 + s1) + (s2 + s3)
 }
 
-// kvAxpy is y += a·x.
+// kvAxpy is y += a·x (AVX-512 over whole vectors).
 func kvAxpy(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
-	for i := range y {
+	for i := axpyVec(y, a, x); i < len(y); i++ {
 		y[i] += a * x[i]
 	}
 }
