@@ -1,13 +1,12 @@
 package data
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/gwen-ml/gwen/data/tokenizer"
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 var (
@@ -19,22 +18,7 @@ var (
 // qwen3 loads the tokenizer bundled in assets/qwen3-tokenizer.
 func qwen3(t testing.TB) *tokenizer.Tokenizer {
 	tokOnce.Do(func() {
-		dir, err := os.Getwd()
-		for err == nil {
-			if _, e := os.Stat(filepath.Join(dir, "go.mod")); e == nil {
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				tokErr = os.ErrNotExist
-				return
-			}
-			dir = filepath.Dir(dir)
-		}
-		if err != nil {
-			tokErr = err
-			return
-		}
-		qwenTok, tokErr = tokenizer.Load(filepath.Join(dir, "assets", "qwen3-tokenizer"))
+		qwenTok, tokErr = tokenizer.Load(testenv.Tokenizer())
 	})
 	if tokErr != nil {
 		t.Fatal(tokErr)

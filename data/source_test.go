@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // The references: manifest.json and expected/*.jsonl, written by DuckDB / arrow-rs /
@@ -45,32 +47,10 @@ type columnStats struct {
 	Max          *float64 `json:"max"`
 }
 
-// sharedParquet is ../shared/parquet next to the repository root, or "" when absent.
-func sharedParquet() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "parquet")
-			if _, err := os.Stat(filepath.Join(p, "manifest.json")); err == nil {
-				return p
-			}
-			return ""
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return ""
-		}
-		dir = up
-	}
-}
-
 // goldenDirs are the folders whose manifest.json the tests check every present file of.
 func goldenDirs(t *testing.T) []string {
 	dirs := []string{"testdata/parquet", "testdata/parquet/regen", "testdata/parquet/v2"}
-	if s := sharedParquet(); s != "" {
+	if s, ok := testenv.SharedPath("parquet"); ok {
 		dirs = append(dirs, s)
 	} else {
 		t.Log("../shared/parquet not found: checking the testdata copies only")

@@ -12,6 +12,8 @@ import (
 	"github.com/gwen-ml/gwen/generate"
 	"github.com/gwen-ml/gwen/internal/golden"
 	"github.com/gwen-ml/gwen/layers"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // gwen generate --prompt-ids prints the golden greedy continuation (independent PyTorch
@@ -77,7 +79,7 @@ func TestGenerateCommandRefusals(t *testing.T) {
 // the decoded greedy continuation of the template-rendered prompt (enable_thinking=false
 // under --no-think), and chat's second turn must see the first reply.
 func TestGenerateAndChatText(t *testing.T) {
-	tokDir := qwenTokenizerDir(t)
+	tokDir := testenv.Tokenizer()
 	tok, err := tokenizer.Load(tokDir)
 	if err != nil {
 		t.Skipf("tokenizer: %v", err)

@@ -7,13 +7,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // tinyInitConfig is a small dense Qwen3 config.json; extra adds or replaces fields.
@@ -281,7 +282,7 @@ func TestInitErrors(t *testing.T) {
 	full := filepath.Join(tmp, "full")
 	os.MkdirAll(full, 0o755)
 	os.WriteFile(filepath.Join(full, "notes.txt"), []byte("mine"), 0o644)
-	tok := filepath.Join(repoRoot(t), "assets", "qwen3-tokenizer")
+	tok := testenv.Tokenizer()
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -328,12 +329,6 @@ func TestParseByteSize(t *testing.T) {
 	}
 }
 
-// repoRoot is the repository root, two folders above this package.
-func repoRoot(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // CI-sized version of the Qwen3-0.6B checks: the real 151,936-token vocabulary and tokenizer
 // with a one-layer, 32-wide model, BF16 and sharded, through gwen init → gwen forward --grads.
 // A fresh model's loss is ln V + σ²/2 for logits of standard deviation σ = std·√D (the final
@@ -345,7 +340,7 @@ func TestInitLargeVocabForward(t *testing.T) {
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "model")
 	runInit(t, "--config", cfg, "--out", dir, "--shard-size", "4MB", "--seed", "11",
-		"--tokenizer", filepath.Join(repoRoot(t), "assets", "qwen3-tokenizer"))
+		"--tokenizer", testenv.Tokenizer())
 	for _, f := range []string{safetensors.IndexFileName, "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "tokenizer.json", "tokenizer_config.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("model folder: %v", err)

@@ -9,24 +9,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-func qwenTokenizerDir(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "assets", "qwen3-tokenizer")
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-}
+	"github.com/gwen-ml/gwen/internal/testenv"
+)
 
 // TestTokenizeCLI: ids and decoded texts are the Hugging Face ones from the bundled cases.
 func TestTokenizeCLI(t *testing.T) {
-	dir := qwenTokenizerDir(t)
+	dir := testenv.Tokenizer()
 	root := filepath.Dir(filepath.Dir(dir))
 	f, err := os.Open(filepath.Join(root, "data", "tokenizer", "testdata", "cases.jsonl"))
 	if err != nil {
@@ -81,7 +70,7 @@ func TestTokenizeCLI(t *testing.T) {
 }
 
 func TestTemplateCLI(t *testing.T) {
-	dir := qwenTokenizerDir(t)
+	dir := testenv.Tokenizer()
 	root := filepath.Dir(filepath.Dir(dir))
 	data, err := os.ReadFile(filepath.Join(root, "data", "chat", "testdata", "chat_cases.jsonl"))
 	if err != nil {
@@ -109,7 +98,7 @@ func TestTemplateCLI(t *testing.T) {
 }
 
 func TestTokenizeCLIErrors(t *testing.T) {
-	dir := qwenTokenizerDir(t)
+	dir := testenv.Tokenizer()
 	for _, c := range []struct {
 		args  []string
 		stdin string

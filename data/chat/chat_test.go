@@ -11,24 +11,8 @@ import (
 	"testing"
 
 	"github.com/gwen-ml/gwen/data/tokenizer"
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
-
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-}
 
 var (
 	tokOnce sync.Once
@@ -37,7 +21,7 @@ var (
 )
 
 func qwen3(t testing.TB) *tokenizer.Tokenizer {
-	tokOnce.Do(func() { tok, tokErr = tokenizer.Load(filepath.Join(repoRoot(t), "assets", "qwen3-tokenizer")) })
+	tokOnce.Do(func() { tok, tokErr = tokenizer.Load(testenv.Tokenizer()) })
 	if tokErr != nil {
 		t.Fatal(tokErr)
 	}
@@ -152,11 +136,7 @@ func TestChatCasesBundled(t *testing.T) {
 }
 
 func TestChatCasesShared(t *testing.T) {
-	p := filepath.Join(repoRoot(t), "..", "shared", "tokenizer-cases", "chat_cases.jsonl")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference data %s is absent (it lives in ../shared beside the repo)", p)
-	}
-	checkChatCases(t, p)
+	checkChatCases(t, filepath.Join(testenv.Shared(t, "tokenizer-cases"), "chat_cases.jsonl"))
 }
 
 // TestSpansByHand: spans of small conversations, worked out from the template by hand.

@@ -2,14 +2,15 @@ package tokenizer
 
 import (
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 func BenchmarkLoad(b *testing.B) {
-	dir := filepath.Join(repoRoot(b), "assets", "qwen3-tokenizer")
+	dir := testenv.Tokenizer()
 	for b.Loop() {
 		if _, err := Load(dir); err != nil {
 			b.Fatal(err)
@@ -41,7 +42,7 @@ func corpusLines(b *testing.B) ([]string, int) {
 // iteration with a freshly loaded tokenizer (cold word cache).
 func BenchmarkCorpus(b *testing.B) {
 	lines, size := corpusLines(b)
-	dir := filepath.Join(repoRoot(b), "assets", "qwen3-tokenizer")
+	dir := testenv.Tokenizer()
 	// cpu accumulates the process CPU time spent while the timer runs.
 	var cpu, cpuStart float64
 	start := func(b *testing.B) { runtime.GC(); cpuStart = cpuSeconds(); b.StartTimer() }

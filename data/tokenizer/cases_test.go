@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // tokCase is one line of tokenizer-cases/cases.jsonl, produced by Hugging Face tokenizers.
@@ -94,7 +96,7 @@ func TestCasesBundled(t *testing.T) { checkCases(t, filepath.Join("testdata", "c
 
 // TestCasesShared checks every case in ../shared/tokenizer-cases.
 func TestCasesShared(t *testing.T) {
-	checkCases(t, filepath.Join(sharedDir(t, "tokenizer-cases"), "cases.jsonl"))
+	checkCases(t, filepath.Join(testenv.Shared(t, "tokenizer-cases"), "cases.jsonl"))
 }
 
 func TestDecodeCasesBundled(t *testing.T) {
@@ -102,5 +104,5 @@ func TestDecodeCasesBundled(t *testing.T) {
 }
 
 func TestDecodeCasesShared(t *testing.T) {
-	checkDecodeCases(t, filepath.Join(sharedDir(t, "tokenizer-cases"), "decode_cases.jsonl"))
+	checkDecodeCases(t, filepath.Join(testenv.Shared(t, "tokenizer-cases"), "decode_cases.jsonl"))
 }

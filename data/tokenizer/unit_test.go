@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // tinyJSON is a hand-made byte-level BPE tokenizer.json: the 256 byte tokens have the ids of
@@ -256,7 +258,7 @@ func naiveBPE(word string, ranks map[[2]string]int) []string {
 // made of vocabulary pieces, read straight from tokenizer.json.
 func TestBPEAgainstNaive(t *testing.T) {
 	tok := qwen3(t)
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "assets", "qwen3-tokenizer", "tokenizer.json"))
+	data, err := os.ReadFile(filepath.Join(testenv.Tokenizer(), "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
+	"github.com/gwen-ml/gwen/internal/testenv"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 )
 
 // Dir returns the absolute path of testdata/golden/<name> in this repository.
 func Dir(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "golden", name)
+	return filepath.Join(testenv.RepoRoot(), "testdata", "golden", name)
 }
 
 // Case is one golden folder: its tensors and its scalars.

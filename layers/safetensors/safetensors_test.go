@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gwen-ml/gwen/internal/testenv"
 )
 
 // rawFile writes a safetensors file by hand (length, header, data), independent of Write.
@@ -362,7 +364,7 @@ func TestGoldenTinyDense(t *testing.T) {
 
 // The same model also in ../shared, with an I64 tensor in the golden file.
 func TestSharedGolden(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.Shared(t, "")
 	s, err := OpenDir(filepath.Join(root, "golden", "tiny-dense"))
 	if err != nil {
 		t.Fatal(err)
@@ -384,25 +386,6 @@ func TestSharedGolden(t *testing.T) {
 		if id < 0 || id >= 512 {
 			t.Fatalf("input id %d outside the vocabulary", id)
 		}
-	}
-}
-
-// sharedDir finds ../shared next to the repository root, or skips.
-func sharedDir(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(dir, "..", "shared")
-			if _, err := os.Stat(s); err != nil {
-				t.Skipf("reference data %s absent", s)
-			}
-			return s
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
 	}
 }
 
