@@ -13,7 +13,7 @@ import (
 // result makes an op's output tensor on the tape (contents arbitrary: every forward kernel
 // overwrites its output) and reports whether the op must record its backward.
 func result(tp *Tape, shape []int, inputs ...*Tensor) (*Tensor, bool) {
-	out := tp.newTensor(shape)
+	out := tp.NewTensor(shape...)
 	rec := tp.Recording(inputs...)
 	out.RequiresGrad = rec
 	return out, rec

@@ -77,8 +77,10 @@ func (tp *Tape) Alloc(n int) []float32 {
 	return tp.mem.get(n)
 }
 
-// newTensor returns a tensor whose data (arbitrary contents) and gradient live on the tape.
-func (tp *Tape) newTensor(shape []int) *Tensor {
+// NewTensor returns a tensor whose data (arbitrary contents: the op must write all of it) and
+// gradient live in this step's memory; with a nil tape, a plain zero tensor. Ops defined
+// outside this package (MoE, LoRA) make their outputs with it.
+func (tp *Tape) NewTensor(shape ...int) *Tensor {
 	if tp == nil {
 		return Zeros(shape...)
 	}

@@ -40,7 +40,8 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 		inputs = append(inputs, ex.Gate, ex.Up, ex.Down)
 	}
 	rec := tp.Recording(inputs...)
-	out := autograd.Zeros(x.Shape...)
+	out := tp.NewTensor(x.Shape...) // this step's memory; written whole below
+	clear(out.Data)
 	out.RequiresGrad = rec
 
 	// Work buffers come from a pool and go back when backward is done (or now, without a
@@ -96,8 +97,8 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 	xg, g, u, h []float32, d, I int, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
 	n, k := r.N, r.K
 	m := n * k
-	bdyg, bdhu, bdg, bdu := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I)
-	defer putBuf(bdyg, bdhu, bdg, bdu)
+	bdyg, bdhu, bdg, bdu, bdw := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I), getBuf(m)
+	defer putBuf(bdyg, bdhu, bdg, bdu, bdw)
 	dyg := *bdyg // [M, D] dy in grouped order, unweighted; later dx in grouped order
 	dhu := *bdhu // [M, I] dy·down, before the mixing weight; later dh
 	dg, du := *bdg, *bdu
@@ -110,7 +111,7 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 	}
 	// dL/dw of a slot is <dy[n], o_row> = <dy[n]·down, h_row>. Then scale by w: dh = w·dhu
 	// (in place) and dy_row = w·dy[n] (for down's gradient).
-	dw := make([]float32, m) // by slot n·K+j
+	dw := *bdw // [M] by slot n·K+j; every element written below
 	kernels.Parallel(m, 32, func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			slot := r.rowSlot[row]
