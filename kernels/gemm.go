@@ -21,6 +21,11 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
+	if m == 1 && transB && !transA && ldb == k && alpha == 1 && beta == 0 {
+		// A decoding step's y = x·Wᵀ: a GEMV that streams W with prefetching (see GemvF32).
+		GemvF32(c, b, a, n, k)
+		return
+	}
 	if blasLoaded() && fitsInt32(m, n, k, lda, ldb, ldc) {
 		if m == 1 && blas.sgemv != 0 { // one row (a decoding step): sgemm_ would pack for nothing
 			sgemvBLAS(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)

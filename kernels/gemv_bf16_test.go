@@ -48,7 +48,7 @@ func checkGemvBF16(t *testing.T, n, k int) {
 	}
 }
 
-var gemvBF16Shapes = [][2]int{{1, 1}, {1, 31}, {1, 32}, {7, 33}, {33, 64}, {33, 100}, {5, 1}, {1536, 257}, {1536, 512}, {9, 0}}
+var gemvBF16Shapes = [][2]int{{1, 1}, {1, 31}, {1, 32}, {7, 33}, {33, 64}, {33, 100}, {7, 200}, {5, 1}, {1536, 257}, {1536, 512}, {9, 0}}
 
 func TestGemvBF16(t *testing.T) {
 	if !hasAVX512BF16 {

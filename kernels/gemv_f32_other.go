@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package kernels
+
+// hasAVX512GEMV is false off amd64: gemvF32Rows is one dot product per row.
+var hasAVX512GEMV = false
+
+func gemvF32Rows(y, w, x []float32, k int) { gemvF32Go(y, w, x, k) }
