@@ -15,9 +15,7 @@ func GemvF32(y, w, x []float32, n, k int) {
 		clear(y[:n])
 		return
 	}
-	// A chunk of at least gemvGrain weights, in whole groups of four rows (the kernel's step).
-	grain := (max(gemvGrain/k, 4) + 3) &^ 3
-	Parallel(n, grain, func(lo, hi int) {
+	Parallel(n, gemvRowGrain(k), func(lo, hi int) {
 		gemvF32Rows(y[lo:hi], w[lo*k:hi*k], x[:k], k)
 	})
 }
