@@ -12,11 +12,14 @@ import (
 //	m += (1−β1)·(g − m);  v = β2·v + (1−β2)·g²
 //	p -= lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps)
 //
-// Element-wise in float32; the bias corrections and step size are computed in float64.
+// Element-wise in float32 (AVX-512 where the CPU has it, the same operations in the same
+// order, so the same bits); the bias corrections and step size are computed in float64.
 func AdamW(p, g, m, v []float32, lr, beta1, beta2, eps, weightDecay float32, step int) {
 	n := checkAdamW(len(p), len(g), len(m), len(v), step)
 	decay, omb1, omb2, stepSize, bc2 := adamwScalars(float64(lr), float64(beta1), float64(beta2), float64(weightDecay), step)
+	c := [8]float32{decay, omb1, beta2, omb2, bc2, eps, stepSize}
 	Parallel(n, 1<<14, func(lo, hi int) {
+		lo += adamwVec(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &c)
 		for i := lo; i < hi; i++ {
 			pi := p[i] * decay
 			gi := g[i]

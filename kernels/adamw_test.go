@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -47,5 +48,51 @@ func TestAdamWFastMatchesRef(t *testing.T) {
 		closeTo(t, label("p n=%d", n), p, pr, 1e-9, 1e-6)
 		closeTo(t, label("m n=%d", n), m, mr, 1e-12, 1e-6)
 		closeTo(t, label("v n=%d", n), v, vr, 1e-15, 1e-6)
+	}
+}
+
+// The AVX-512 update performs the Go loop's float32 operations in the same order: the bits
+// must agree for every length (whole vectors, tails, both) and extreme gradients.
+func TestAdamWVectorBitIdentical(t *testing.T) {
+	if !useVexpAVX512 {
+		t.Skip("no AVX-512 here: AdamW runs the Go loop only")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+		p, g, m, v := randSlice(r, n), randSlice(r, n), randSlice(r, n), randSlice(r, n)
+		for i := range v {
+			v[i] *= v[i] // second moments are non-negative
+		}
+		g[0] = 1e30 // g² overflows to +Inf: the update must still agree
+		if n > 1 {
+			g[1] = 0
+			v[1] = 0 // denominator eps alone
+		}
+		cp := func(x []float32) []float32 { return append([]float32(nil), x...) }
+		p2, g2, m2, v2 := cp(p), cp(g), cp(m), cp(v)
+		AdamW(p, g, m, v, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
+		useVexpAVX512 = false
+		AdamW(p2, g2, m2, v2, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
+		useVexpAVX512 = true
+		for i := range n {
+			for _, pair := range [][2]float32{{p[i], p2[i]}, {m[i], m2[i]}, {v[i], v2[i]}} {
+				if math.Float32bits(pair[0]) != math.Float32bits(pair[1]) {
+					t.Fatalf("n=%d i=%d: AVX-512 %v, Go %v (p %v/%v m %v/%v v %v/%v)", n, i, pair[0], pair[1], p[i], p2[i], m[i], m2[i], v[i], v2[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAdamW updates 8 M parameters (bytes = the 28 per parameter it reads and writes).
+func BenchmarkAdamW(b *testing.B) {
+	n := 8 << 20
+	r := rand.New(rand.NewPCG(1, 1))
+	p, g, m, v := randSlice(r, n), randSlice(r, n), make([]float32, n), make([]float32, n)
+	b.SetBytes(28 * int64(n))
+	step := 0
+	for b.Loop() {
+		step++
+		AdamW(p, g, m, v, 1e-3, 0.9, 0.95, 1e-8, 0.1, step)
 	}
 }
