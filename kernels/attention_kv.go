@@ -43,6 +43,7 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 	}
 	rep := h / kv
 	total := past + tn
+	vec := kvRowsVec(hd) // whole rows of the cache per call rather than one position at a time
 	// One work item is one (sequence, query head); its cost grows with the context length.
 	Parallel(b*h, max(1, 1<<14/max(1, tn*total*hd)), func(lo, hi int) {
 		sp := kvScratchPool.Get().(*[]float32)
@@ -67,14 +68,19 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 				if opt.BF16 {
 					RoundBF16(qr, qr)
 				}
-				m := float32(-1e30)
-				for j := j0; j <= slot; j++ {
-					kr := k[((bi*kcap+j)*kv+g)*hd:][:hd]
-					dot := kvDot(qr, kr)
-					s[j] = dot * opt.Scale
-					m = max(m, s[j])
-				}
 				ps := s[j0 : slot+1]
+				m := float32(-1e30)
+				if vec {
+					kvScores(ps, qr, k[((bi*kcap+j0)*kv+g)*hd:], kv*hd, opt.Scale)
+					m = max(m, sliceMax(ps))
+				} else {
+					for j := j0; j <= slot; j++ {
+						kr := k[((bi*kcap+j)*kv+g)*hd:][:hd]
+						dot := kvDot(qr, kr)
+						s[j] = dot * opt.Scale
+						m = max(m, s[j])
+					}
+				}
 				inv := 1 / expSubInPlace(ps, m)
 				for j := range ps {
 					ps[j] *= inv
@@ -83,6 +89,10 @@ func AttentionForwardKV(o, q, k, v []float32, b, tn, past, kcap, h, kv, hd int, 
 					RoundBF16(ps, ps)
 				}
 				out := o[qo : qo+hd]
+				if vec {
+					kvAccum(out, ps, v[((bi*kcap+j0)*kv+g)*hd:], kv*hd)
+					continue
+				}
 				clear(out)
 				for j, p := range ps {
 					kvAxpy(out, p, v[((bi*kcap+j0+j)*kv+g)*hd:][:hd])

@@ -117,3 +117,35 @@ func to64(x []float32) []float64 {
 	}
 	return out
 }
+
+// The row kernels (kvScores, kvAccum) compute what the per-position path does, in the same
+// order: the outputs agree to the bit, fp32 and bf16, decoding and a prefill chunk, GQA.
+func TestAttentionKVRowKernelsBitIdentical(t *testing.T) {
+	if !kvRowsVec(64) {
+		t.Skip("no AVX-512 here: AttentionForwardKV runs the per-position path only")
+	}
+	for _, c := range []struct{ past, tn, hd int }{{0, 1, 64}, {200, 1, 64}, {37, 5, 128}, {9, 3, 16}, {5, 2, 80}} {
+		for _, bf16 := range []bool{false, true} {
+			b, h, kv, kcap := 2, 4, 2, c.past+c.tn+3
+			rng := newRNG(uint64(c.past + c.hd))
+			q := randF32(rng, b*c.tn*h*c.hd, 1)
+			k := randF32(rng, b*kcap*kv*c.hd, 1)
+			v := randF32(rng, b*kcap*kv*c.hd, 1)
+			if bf16 {
+				RoundBF16(k, k)
+				RoundBF16(v, v)
+			}
+			opt := KVAttnOpts{Scale: 0.125, BF16: bf16, Start: []int32{0, int32(c.past / 2)}}
+			o1, o2 := make([]float32, len(q)), make([]float32, len(q))
+			AttentionForwardKV(o1, q, k, v, b, c.tn, c.past, kcap, h, kv, c.hd, opt)
+			kvRowsOn = false
+			AttentionForwardKV(o2, q, k, v, b, c.tn, c.past, kcap, h, kv, c.hd, opt)
+			kvRowsOn = true
+			for i := range o1 {
+				if math.Float32bits(o1[i]) != math.Float32bits(o2[i]) {
+					t.Fatalf("past=%d tn=%d hd=%d bf16=%v: o[%d] = %v with the row kernels, %v per position", c.past, c.tn, c.hd, bf16, i, o1[i], o2[i])
+				}
+			}
+		}
+	}
+}
