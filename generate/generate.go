@@ -161,8 +161,9 @@ func Generate(m *layers.Model, prompts [][]int32, o Options) ([]Result, error) {
 		seqs[r] = append(make([]int32, 0, len(p)+o.MaxNewTokens), p...)
 		rngs[r] = newRNG(o.Seed, r)
 	}
-	out := m.Forward(nil, layers.Input{IDs: ids, B: B, T: longest, Cache: cache})
-	logits, T := out.Logits.Data, longest
+	// The prefill needs each row's last logits only (left padding puts every prompt's end last).
+	out := m.Forward(nil, layers.Input{IDs: ids, B: B, T: longest, Cache: cache, KeepLogits: 1})
+	logits, T := out.Logits.Data, 1
 	live := B
 	next := make([]int32, B)
 	for live > 0 {

@@ -57,8 +57,8 @@ func Speculative(target, draft *layers.Model, prompt []int32, k int, o Options) 
 	seq := append(make([]int32, 0, capacity), prompt...)
 	// Invariant: each cache holds a prefix of seq that lacks at least seq's last token.
 	if n := len(prompt) - 1; n > 0 {
-		target.Forward(nil, layers.Input{IDs: prompt[:n], B: 1, T: n, Cache: tc})
-		draft.Forward(nil, layers.Input{IDs: prompt[:n], B: 1, T: n, Cache: dc})
+		target.Forward(nil, layers.Input{IDs: prompt[:n], B: 1, T: n, Cache: tc, KeepLogits: 1})
+		draft.Forward(nil, layers.Input{IDs: prompt[:n], B: 1, T: n, Cache: dc, KeepLogits: 1})
 		st.TargetForwards++
 		st.DraftForwards++
 	}
@@ -71,9 +71,9 @@ func Speculative(target, draft *layers.Model, prompt []int32, k int, o Options) 
 		qs := make([]Dist, 0, k)
 		feed := seq[dc.Len:]
 		for i := 0; i < k; i++ {
-			out := draft.Forward(nil, layers.Input{IDs: feed, B: 1, T: len(feed), Cache: dc})
+			out := draft.Forward(nil, layers.Input{IDs: feed, B: 1, T: len(feed), Cache: dc, KeepLogits: 1})
 			st.DraftForwards++
-			q := o.dist(last(out.Logits.Data, len(feed)-1), seq, len(prompt))
+			q := o.dist(last(out.Logits.Data, 0), seq, len(prompt))
 			d := q.IDs[0]
 			if len(q.IDs) > 1 {
 				d = q.Sample(rng.Float64())
@@ -86,9 +86,10 @@ func Speculative(target, draft *layers.Model, prompt []int32, k int, o Options) 
 		st.Proposed += k
 		// Verify: the target scores its pending token and the k drafts in one forward.
 		feed = seq[tc.Len:]
-		out := target.Forward(nil, layers.Input{IDs: feed, B: 1, T: len(feed), Cache: tc})
+		// Only the last k+1 rows are scored: the pending token's and the k drafts'.
+		out := target.Forward(nil, layers.Input{IDs: feed, B: 1, T: len(feed), Cache: tc, KeepLogits: k + 1})
 		st.TargetForwards++
-		off := len(feed) - k - 1 // row of the logits that predict seq[base]
+		off := out.Logits.Shape[1] - k - 1 // row of the logits that predict seq[base]
 		seq = seq[:base]
 		accepted := 0
 		var extra int32

@@ -161,3 +161,46 @@ func TestKVCacheRefusals(t *testing.T) {
 		m.Forward(nil, layers.Input{IDs: tokens(2, 0), B: 1, T: 2, DocStart: []int32{0, 0}, Cache: c})
 	})
 }
+
+// KeepLogits computes only each row's last k positions: those logits equal the rows of the
+// full forward, the output is [B, k, V], and the cache is filled alike (the next step agrees).
+func TestKeepLogitsLastRows(t *testing.T) {
+	m, err := layers.New(tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(3, 0.3)
+	V, B, T := m.Config.VocabSize, 2, 7
+	ids := append(tokens(T, 4), tokens(T, 5)...)
+	full := m.Forward(nil, layers.Input{IDs: ids, B: B, T: T}).Logits.Data
+	for _, k := range []int{1, 3} {
+		c1, c2 := layers.NewKVCache(&m.Config, B, T+1), layers.NewKVCache(&m.Config, B, T+1)
+		out := m.Forward(nil, layers.Input{IDs: ids, B: B, T: T, Cache: c1, KeepLogits: k}).Logits
+		if got := fmt.Sprint(out.Shape); got != fmt.Sprint([]int{B, k, V}) {
+			t.Fatalf("k=%d: logits shape %s, want [%d %d %d]", k, got, B, k, V)
+		}
+		for r := range B {
+			for j := range k {
+				got := out.Data[(r*k+j)*V : (r*k+j+1)*V]
+				want := full[(r*T+T-k+j)*V : (r*T+T-k+j+1)*V]
+				if d := maxDiff(got, want); d > 2e-5 {
+					t.Errorf("k=%d row %d kept position %d: max |logit diff| %.3g vs the full forward", k, r, j, d)
+				}
+			}
+		}
+		m.Forward(nil, layers.Input{IDs: ids, B: B, T: T, Cache: c2})
+		step := []int32{3, 4}
+		a := m.Forward(nil, layers.Input{IDs: step, B: B, T: 1, Cache: c1}).Logits.Data
+		b := m.Forward(nil, layers.Input{IDs: step, B: B, T: 1, Cache: c2}).Logits.Data
+		if d := maxDiff(a, b); d != 0 {
+			t.Errorf("k=%d: the step after a KeepLogits prefill differs by %.3g", k, d)
+		}
+	}
+	tp := autograd.NewTape()
+	defer func() {
+		if recover() == nil {
+			t.Error("KeepLogits with a tape did not panic")
+		}
+	}()
+	m.Forward(tp, layers.Input{IDs: ids, B: B, T: T, KeepLogits: 1})
+}

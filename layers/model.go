@@ -94,6 +94,10 @@ type Input struct {
 	// Cache, for generation (nil tape): the T tokens of each row are new, attend to the row's
 	// cached ones too, and are appended to it; Pos nil then continues each row's positions.
 	Cache *KVCache
+	// KeepLogits, for generation (nil tape): k in [1, T) computes the logits of each row's last
+	// k positions only, [B, k, V] (transformers' logits_to_keep): a prompt's prefill needs one
+	// row, not T rows through the LM head. 0 keeps all T.
+	KeepLogits int
 }
 
 // Output is what a forward pass produces.
@@ -218,6 +222,9 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 	if len(in.IDs) != N || (in.Pos != nil && len(in.Pos) != N) || (in.DocStart != nil && len(in.DocStart) != N) {
 		panic(fmt.Sprintf("layers.Forward: B=%d T=%d but %d ids, %d positions, %d document starts", in.B, in.T, len(in.IDs), len(in.Pos), len(in.DocStart)))
 	}
+	if in.KeepLogits < 0 || (in.KeepLogits > 0 && tp != nil) {
+		panic(fmt.Sprintf("layers.Forward: KeepLogits=%d: it must be ≥ 0, and is for inference only (nil tape)", in.KeepLogits))
+	}
 	for i, id := range in.IDs {
 		if id < 0 || int(id) >= c.VocabSize {
 			panic(fmt.Sprintf("layers.Forward: token %d at row %d, column %d is outside the vocabulary [0, %d)", id, i/in.T, i%in.T, c.VocabSize))
@@ -259,10 +266,26 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 	if in.Cache != nil {
 		in.Cache.Len += in.T
 	}
+	keep := in.T
+	if in.KeepLogits > 0 && in.KeepLogits < in.T {
+		keep = in.KeepLogits
+		x = lastRows(x, in.B, in.T, keep)
+	}
 	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
-	logits := linear(tp, x, m.LMHead, m.lmHeadBF16, m.BF16) // [N, V]
-	out.Logits = logits.Reshape(in.B, in.T, c.VocabSize)
+	logits := linear(tp, x, m.LMHead, m.lmHeadBF16, m.BF16) // [B·keep, V]
+	out.Logits = logits.Reshape(in.B, keep, c.VocabSize)
 	return out
+}
+
+// lastRows copies the last k of each row's t positions of x [b·t, D] into a new [b·k, D]
+// tensor (no tape).
+func lastRows(x *autograd.Tensor, b, t, k int) *autograd.Tensor {
+	d := x.Shape[1]
+	y := autograd.Zeros(b*k, d)
+	for r := range b {
+		copy(y.Data[r*k*d:(r+1)*k*d], x.Data[(r*t+t-k)*d:(r+1)*t*d])
+	}
+	return y
 }
 
 // block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)).

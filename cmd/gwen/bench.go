@@ -239,6 +239,7 @@ type decodeResult struct {
 	DecodeBest      float64 `json:"decode_tokens_per_s_best"`
 	MsPerToken      float64 `json:"ms_per_token"`
 	PrefillTokPerS  float64 `json:"prefill_tokens_per_s"`
+	PrefillLogits   int     `json:"prefill_logits_rows"` // rows of prompt logits the prefill computes
 	AchievedGFLOPs  float64 `json:"achieved_gflops"`
 	PeakRSSMB       float64 `json:"peak_rss_mb"`
 	Backend         string  `json:"blas"`
@@ -273,8 +274,10 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 	for i := 0; i < warmup+runs; i++ {
 		cache := layers.NewKVCache(&m.Config, 1, P+N)
 		t0 := time.Now()
-		logits := m.Forward(nil, layers.Input{IDs: prompt, B: 1, T: P, Cache: cache}).Logits.Data
-		next := argmax(logits[(P-1)*V:])
+		// As generate does: the prefill computes the prompt's last logits only (the PyTorch
+		// reference computes all P rows; see prefill_logits_rows).
+		logits := m.Forward(nil, layers.Input{IDs: prompt, B: 1, T: P, Cache: cache, KeepLogits: 1}).Logits.Data
+		next := argmax(logits)
 		t1 := time.Now()
 		for j := 0; j < N; j++ {
 			next = argmax(m.Forward(nil, layers.Input{IDs: []int32{next}, B: 1, T: 1, Cache: cache}).Logits.Data)
@@ -293,7 +296,7 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 	return json.NewEncoder(stdout).Encode(decodeResult{
 		Name: "decode_" + dtype, Model: name, Batch: 1, Prompt: P, NewTokens: N,
 		DecodeTokPerS: float64(N) / dec, DecodeBest: float64(N) / decodes[0], MsPerToken: 1000 * dec / float64(N),
-		PrefillTokPerS: float64(P) / pre, AchievedGFLOPs: flopsTok * float64(N) / dec / 1e9,
+		PrefillTokPerS: float64(P) / pre, PrefillLogits: 1, AchievedGFLOPs: flopsTok * float64(N) / dec / 1e9,
 		PeakRSSMB: peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
 	})
 }
