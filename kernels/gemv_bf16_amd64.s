@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "gemv_amd64.h"
+#include "reduce_amd64.h"
 
 // The Go assembler does not know VDPBF16PS (AVX512_BF16), so it is encoded by hand:
 // EVEX.512.F3.0F38.W0 52 /r, register form: 62 F2 P1 48 52 ModRM, P1 = 0 ~src1 1 10 (src1 the
@@ -79,14 +79,7 @@ tail:
 	DP_Z0_Z4_Z5
 
 sum:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16(Z0, Y0, X0, 0)
-	ADDQ $4, DI
-	ADDQ R9, SI
-	DECQ R8
-	JMP  row
+	ROW_DONE
 
 done:
 	VZEROUPPER

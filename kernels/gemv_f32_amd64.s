@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "gemv_amd64.h"
+#include "reduce_amd64.h"
 
 // func gemvF32AVX512(y []float32, w []float32, x []float32, k int)
 // y[j] = Σ_p w[j·k+p]·x[p] for j < len(y). One row at a time, so that w is read strictly in
@@ -66,14 +66,7 @@ tail:
 	VFMADD231PS Z5, Z4, Z0
 
 sum:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16(Z0, Y0, X0, 0)
-	ADDQ $4, DI
-	ADDQ R9, SI
-	DECQ R8
-	JMP  row
+	ROW_DONE
 
 done:
 	VZEROUPPER

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "reduce_amd64.h"
 
 // func dotAVX512(a, b []float32) float32
 // Σ a[i]·b[i] over the first len(a) &^ 15 elements (b at least as long), fused multiply-adds.
@@ -19,14 +20,7 @@ dotloop:
 	JNZ         dotloop
 
 dotdone:
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+	HSUM_Z0
 	VZEROUPPER
 	MOVSS         X0, ret+48(FP)
 	RET
@@ -86,14 +80,7 @@ scchunk:
 	DECQ        R12
 	JNZ         scchunk
 
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+	HSUM_Z0
 	VMULSS        X8, X0, X0
 	VMOVSS        X0, (DI)
 	ADDQ          $4, DI
