@@ -13,9 +13,10 @@ uptime | tee "$log/load.txt"
 
 OUT=$log/train.jsonl dev/bench-vs-torch.sh 2>&1 | tee "$log/train.txt"
 
-/usr/bin/python3 "$bench/bench_torch.py" --only decode:small:fp32,decode:small:bf16,gemm_fp32,gemm_bf16 2>&1 |
-  grep -v system_blas | tee "$log/torch-decode-gemm.jsonl"
-go test ./generate/ -run '^$' -bench DecodeSmall -benchtime 3x 2>&1 | tee "$log/gwen-decode.txt"
+OUT=$log/decode.jsonl dev/decode-vs-torch.sh 3 2>&1 | tee "$log/decode.txt"
+/usr/bin/python3 "$bench/bench_torch.py" --only gemm_fp32,gemm_bf16 2>&1 |
+  grep -v system_blas | tee "$log/torch-gemm.jsonl"
+go test ./kernels/ -run '^$' -bench 'SmallDecodeStep|AdamW' -count 2 2>&1 | tee "$log/gwen-gemv-adamw.txt"
 go test ./kernels/ -run '^$' -bench 'Sgemm$|GemmBF16$' -benchtime 10x 2>&1 | tee "$log/gwen-gemm.txt"
 go test ./moe/ -run '^$' -bench 'MLPSparseVsDense' -benchtime 5x -count 3 2>&1 | tee "$log/moe.txt"
 
