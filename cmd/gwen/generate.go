@@ -14,6 +14,7 @@ import (
 	"github.com/gwen-ml/gwen/data/tokenizer"
 	"github.com/gwen-ml/gwen/generate"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	_ "github.com/gwen-ml/gwen/moe" // MoE models' sparse layers
 )
 
@@ -43,7 +44,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func newGenFlags(fs *flag.FlagSet, withPromptIDs bool) *genFlags {
 	g := &genFlags{
 		model:       fs.String("model", "", "Hugging Face model folder"),
-		adapter:     fs.String("adapter", "", "LoRA adapter folder (not yet supported)"),
+		adapter:     fs.String("adapter", "", "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors), merged into the model"),
 		tokDir:      fs.String("tokenizer", "", "folder with tokenizer.json (default: the model folder)"),
 		draft:       fs.String("draft", "", "draft model folder for speculative decoding (same tokenizer)"),
 		dtype:       fs.String("dtype", "f32", "f32, or bf16: bfloat16 weight copies, mixed-precision numbers (faster decoding)"),
@@ -72,9 +73,6 @@ func (g *genFlags) load(needTokenizer bool) error {
 	if *g.model == "" {
 		return fmt.Errorf("%w: --model DIR is required", errUsage)
 	}
-	if *g.adapter != "" {
-		return fmt.Errorf("--adapter %s: LoRA adapters are not yet supported by gwen generate (merge it into the model with gwen export merged when that lands)", *g.adapter)
-	}
 	if *g.think && *g.noThink {
 		return fmt.Errorf("%w: --think and --no-think exclude each other", errUsage)
 	}
@@ -87,6 +85,16 @@ func (g *genFlags) load(needTokenizer bool) error {
 	var err error
 	if g.m, err = layers.Load(*g.model); err != nil {
 		return err
+	}
+	if *g.adapter != "" {
+		// Folded into the weights once: the adapted model then decodes at the base model's speed.
+		ad, err := lora.Load(*g.adapter)
+		if err != nil {
+			return err
+		}
+		if err := ad.Merge(g.m); err != nil {
+			return err
+		}
 	}
 	if *g.draft != "" {
 		if g.draftModel, err = layers.Load(*g.draft); err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/gwen-ml/gwen/generate"
 	"github.com/gwen-ml/gwen/internal/golden"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 
 	"github.com/gwen-ml/gwen/internal/testenv"
 )
@@ -51,6 +54,67 @@ func TestGenerateCommandPromptIDs(t *testing.T) {
 	}
 }
 
+// gwen generate --adapter folds a PEFT adapter into the model (lora's own test checks the
+// merge against the reference): its greedy continuation is that of the merged model, and not
+// the base model's. The golden adapter is too small to change a greedy pick, so this one is
+// the golden adapter with lora_alpha 8 raised to 4000.
+func TestGenerateCommandAdapter(t *testing.T) {
+	g, err := golden.Open("tiny-dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, dir := golden.Dir("tiny-dense/lora"), t.TempDir()
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "adapter_config.json" {
+			b = []byte(strings.Replace(string(b), `"lora_alpha": 8,`, `"lora_alpha": 4000,`, 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prompt, baseOut := g.I32("gen.prompt_ids"), g.I32("gen.output_ids")
+	const n = 6
+	m, err := layers.Load(golden.Dir("tiny-dense"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := lora.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.Merge(m); err != nil {
+		t.Fatal(err)
+	}
+	res, err := generate.Generate(m, [][]int32{prompt}, generate.Options{MaxNewTokens: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res[0].IDs
+	if slices.Equal(want, baseOut[len(prompt):len(prompt)+n]) {
+		t.Fatal("fixture: the scaled adapter does not change the greedy continuation")
+	}
+	var ids []string
+	for _, id := range prompt {
+		ids = append(ids, jsonInt(id))
+	}
+	args := []string{"generate", "--model", golden.Dir("tiny-dense"), "--adapter", dir,
+		"--prompt-ids", strings.Join(ids, ","), "--max-new-tokens", jsonInt(n), "--temperature", "0"}
+	var stdout, stderr bytes.Buffer
+	if code := run(args, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var out struct {
+		NewIDs []int32 `json:"new_ids"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || !slices.Equal(out.NewIDs, want) {
+		t.Fatalf("output %q (%v), want new_ids %v (the base model gives %v)", stdout.String(), err, want, baseOut[len(prompt):len(prompt)+n])
+	}
+}
+
 func jsonInt(v int32) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestGenerateCommandRefusals(t *testing.T) {
@@ -60,7 +124,8 @@ func TestGenerateCommandRefusals(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"generate", "--model", dir, "--adapter", "x", "--prompt-ids", "1"}, 1, "not yet supported"},
+		{[]string{"generate", "--model", dir, "--adapter", "no-such-dir", "--prompt-ids", "1"}, 1, "no-such-dir/adapter_config.json"},
+		{[]string{"generate", "--model", golden.Dir("tiny-moe"), "--adapter", golden.Dir("tiny-dense/lora"), "--prompt-ids", "1"}, 1, "lora_A.weight"},
 		{[]string{"generate", "--model", dir}, 2, "prompt"},
 		{[]string{"generate", "--model", dir, "--prompt-ids", "1,x"}, 2, "not a token id"},
 		{[]string{"generate", "--model", dir, "--think", "--no-think", "--prompt-ids", "1"}, 2, "exclude"},
