@@ -21,9 +21,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
-	if m == 1 && transB && !transA && ldb == k && alpha == 1 && beta == 0 {
-		// A decoding step's y = x·Wᵀ: a GEMV that streams W with prefetching (see GemvF32).
-		GemvF32(c, b, a, n, k)
+	if m <= GemvBatchMaxRows && transB && !transA && ldb == k && alpha == 1 && beta == 0 {
+		// A decoding step's y = x·Wᵀ for a row or a few (batched sequences, or the tokens
+		// speculative decoding verifies): W streams from memory once (GemvF32Batch).
+		GemvF32Batch(c, ldc, b, a, lda, m, n, k)
 		return
 	}
 	if blasLoaded() && fitsInt32(m, n, k, lda, ldb, ldc) {

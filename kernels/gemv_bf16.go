@@ -8,26 +8,14 @@ import "fmt"
 //
 // with w row-major [n,k] bfloat16 bits (as F32ToBF16 writes them), x rounded to bfloat16 once
 // (F32ToBF16Bits) and the products accumulated in fp32: GemmBF16's rule for m == 1 and transB.
-// Rows are split over Parallel (decoding is memory-bound: every core adds bandwidth). With
+// It streams w in memory order on one core (see gemvGrain). With
 // AVX512_BF16 it runs on VDPBF16PS, which, like oneDNN, reads subnormal bfloat16 inputs as zero;
 // otherwise on a pure-Go loop. It panics when a slice is shorter than its shape.
 func GemvBF16(y []float32, w []uint16, x []float32, n, k int) {
 	if n < 0 || k < 0 || len(y) < n || len(w) < n*k || len(x) < k {
 		panic(fmt.Sprintf("kernels.GemvBF16: y %d, w %d, x %d for n=%d k=%d", len(y), len(w), len(x), n, k))
 	}
-	if n == 0 {
-		return
-	}
-	p := bf16Bits.get()
-	defer bf16Bits.put(p)
-	if cap(*p) < k {
-		*p = make([]uint16, k)
-	}
-	xb := (*p)[:k]
-	f32ToBF16Row(xb, x[:k])
-	Parallel(n, gemvRowGrain(k), func(lo, hi int) {
-		gemvBF16Rows(y[lo:hi], w[lo*k:hi*k], xb, k)
-	})
+	GemvBF16Batch(y, n, w, x, k, 1, n, k)
 }
 
 // gemvGrain is the number of weights below which a GEMV is not split across cores. A GEMV

@@ -9,16 +9,7 @@ func GemvF32(y, w, x []float32, n, k int) {
 	if n < 0 || k < 0 || len(y) < n || len(w) < n*k || len(x) < k {
 		panic(fmt.Sprintf("kernels.GemvF32: y %d, w %d, x %d for n=%d k=%d", len(y), len(w), len(x), n, k))
 	}
-	if n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(y[:n])
-		return
-	}
-	Parallel(n, gemvRowGrain(k), func(lo, hi int) {
-		gemvF32Rows(y[lo:hi], w[lo*k:hi*k], x[:k], k)
-	})
+	GemvF32Batch(y, n, w, x, k, 1, n, k)
 }
 
 // gemvF32Go is gemvF32Rows without AVX-512: one dot product per row.

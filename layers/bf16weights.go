@@ -36,7 +36,8 @@ func toBF16(w []float32) []uint16 {
 }
 
 // linear is autograd.Linear (y = x·wᵀ), on wb, the bfloat16 copy of w, when there is one, bf16
-// is on and there is no tape: GemvBF16 for one row (decoding), GemmBF16 for more (prefill).
+// is on and there is no tape: GemvBF16Batch for up to GemvBatchMaxRows rows (decoding), GemmBF16
+// for more (prefill).
 func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *autograd.Tensor {
 	if tp != nil || !bf16 || wb == nil {
 		return autograd.Linear(tp, x, w, bf16)
@@ -47,8 +48,8 @@ func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *a
 	}
 	o := w.Shape[0]
 	y := autograd.Zeros(append(slices.Clone(x.Shape[:len(x.Shape)-1]), o)...)
-	if n == 1 {
-		kernels.GemvBF16(y.Data, wb, x.Data, o, in)
+	if n <= kernels.GemvBatchMaxRows { // decoding: a row per sequence, or the tokens to verify
+		kernels.GemvBF16Batch(y.Data, o, wb, x.Data, in, n, o, in)
 		return y
 	}
 	xb := make([]uint16, len(x.Data))
