@@ -19,7 +19,7 @@ func GemvF32Batch(y []float32, ldy int, w, x []float32, ldx, m, n, k int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	gemvBatch(y, ldy, w, x, ldx, m, n, k, 4, gemvF32Rows)
+	gemvBatch(y, ldy, w, x, ldx, m, n, k, 4, gemvF32Rows, gemvF32Rows4)
 }
 
 // GemvBF16Batch is GemvF32Batch on bfloat16 weights under GemvBF16's rule: each row of x is
@@ -38,7 +38,7 @@ func GemvBF16Batch(y []float32, ldy int, w []uint16, x []float32, ldx, m, n, k i
 	for i := range m {
 		f32ToBF16Row(xb[i*k:(i+1)*k], x[i*ldx:i*ldx+k])
 	}
-	gemvBatch(y, ldy, w, xb, k, m, n, k, 2, gemvBF16Rows)
+	gemvBatch(y, ldy, w, xb, k, m, n, k, 2, gemvBF16Rows, gemvBF16Rows4)
 }
 
 func checkGemvBatch(op string, ly, ldy, lw, lx, ldx, m, n, k int) {
@@ -49,11 +49,12 @@ func checkGemvBatch(op string, ly, ldy, lw, lx, ldx, m, n, k int) {
 	}
 }
 
-// gemvBatch runs rows (the one-row kernel) block by block of W, every row of x on each block.
+// gemvBatch runs block by block of W, every row of x on each block: four rows at a time on
+// rows4 (one pass over the block, each row's sums exactly rows' own), the rest on rows.
 // One row splits across cores only past gemvGrain weights (it is a DRAM stream); more rows
 // do more arithmetic per byte and split from gemvGrain/m² weights.
 func gemvBatch[W, X uint16 | float32](y []float32, ldy int, w []W, x []X, ldx, m, n, k, wBytes int,
-	rows func(y []float32, w []W, x []X, k int)) {
+	rows func(y []float32, w []W, x []X, k int), rows4 func(y []float32, ldy int, w []W, x []X, ldx, n, k int) bool) {
 	if k == 0 {
 		for i := range m {
 			clear(y[i*ldy : i*ldy+n])
@@ -65,7 +66,10 @@ func gemvBatch[W, X uint16 | float32](y []float32, ldy int, w []W, x []X, ldx, m
 	Parallel(n, grain, func(lo, hi int) {
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
-			for i := range m {
+			i := 0
+			for ; i+4 <= m && rows4(y[i*ldy+b0:], ldy, w[b0*k:b1*k], x[i*ldx:], ldx, b1-b0, k); i += 4 {
+			}
+			for ; i < m; i++ {
 				rows(y[i*ldy+b0:i*ldy+b1], w[b0*k:b1*k], x[i*ldx:i*ldx+k], k)
 			}
 		}

@@ -88,3 +88,40 @@ func TestGemvBatchPanics(t *testing.T) {
 	}()
 	GemvF32Batch(make([]float32, 100), 10, make([]float32, 10), make([]float32, 100), 1, GemvBatchMaxRows+1, 10, 1)
 }
+
+// Each row of a batched GEMV equals the one-row GEMV of that row to the bit (the four-row
+// kernels keep the one-row kernel's order of operations), so a forward of T tokens gives every
+// token the logits a forward of one would: what speculative decoding's greedy identity needs.
+func TestGemvBatchRowsBitIdenticalToOneRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, k := range []int{1, 17, 35, 100, 200, 512, 515, 1000} {
+		for _, m := range []int{4, 5, 8} {
+			n, ldx, ldy := 37, k+5, 41
+			w32 := randSlice(r, n*k)
+			w16 := make([]uint16, n*k)
+			F32ToBF16(w16, w32)
+			x := randSlice(r, m*ldx)
+			for _, bf16 := range []bool{false, true} {
+				y := make([]float32, m*ldy)
+				if bf16 {
+					GemvBF16Batch(y, ldy, w16, x, ldx, m, n, k)
+				} else {
+					GemvF32Batch(y, ldy, w32, x, ldx, m, n, k)
+				}
+				one := make([]float32, n)
+				for i := range m {
+					if bf16 {
+						GemvBF16(one, w16, x[i*ldx:], n, k)
+					} else {
+						GemvF32(one, w32, x[i*ldx:], n, k)
+					}
+					for j := range n {
+						if math.Float32bits(y[i*ldy+j]) != math.Float32bits(one[j]) {
+							t.Fatalf("k=%d m=%d bf16=%v: y[%d,%d] = %v batched, %v alone", k, m, bf16, i, j, y[i*ldy+j], one[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}

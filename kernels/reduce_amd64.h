@@ -1,16 +1,19 @@
 // Horizontal sums shared by the AVX-512 kernels (included by the .s files).
 
-// HSUM_Z0 sums the 16 floats of Z0 into the low float of X0 (Z1 clobbered), in one fixed order:
-// dotAVX512 and kvScoresAVX512 both use it, so their dot products agree to the bit.
-#define HSUM_Z0 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VMOVHLPS      X0, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VMOVSHDUP     X0, X1 \
-	VADDSS        X1, X0, X0
+// HSUM sums the 16 floats of Z (Y, X: its halves) into the low float of X (YT, XT: a
+// clobbered temporary), in one fixed order: every kernel that must agree to the bit with
+// another (dotAVX512 and kvScoresAVX512; the one-row and four-row GEMVs) reduces with it.
+#define HSUM(Z, Y, X, YT, XT) \
+	VEXTRACTF64X4 $1, Z, YT \
+	VADDPS        YT, Y, Y \
+	VEXTRACTF128  $1, Y, XT \
+	VADDPS        XT, X, X \
+	VMOVHLPS      X, X, XT \
+	VADDPS        XT, X, X \
+	VMOVSHDUP     X, XT \
+	VADDSS        XT, X, X
+
+#define HSUM_Z0 HSUM(Z0, Y0, X0, Y1, X1)
 
 // ROW_DONE ends a row of a GEMV kernel: the four accumulators Z0-Z3 summed and reduced into
 // y[j] at (DI), then on to the next y (DI), row (SI += R9 bytes) and count (R8), back to row.
