@@ -1,6 +1,7 @@
 package generate_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,17 +67,26 @@ func BenchmarkDecodeSmall(b *testing.B) {
 	b.ReportMetric(float64(N*b.N)/decode.Seconds(), "decode_tok/s")
 }
 
-// BenchmarkSpeculativeSmall: greedy, the small model as target and its own first two layers
-// (plus its final norm and head) as the draft, k = 4; reports the acceptance and the speed-up
-// over plain greedy generation of the same 128 tokens. Random weights make the acceptance a
-// property of this toy draft, not of real models.
+// BenchmarkSpeculativeSmall: greedy, the small model as target and its own first one or two
+// layers (plus its final norm and head) as the draft, k = 4; reports the acceptance and the
+// speed-up over plain greedy generation of the same 128 tokens, and checks the output is
+// plain greedy's. Random weights make the acceptance a property of these toy drafts, not of
+// real models.
+//
+//	go test ./generate/ -run '^$' -bench SpeculativeSmall -benchtime 2x
 func BenchmarkSpeculativeSmall(b *testing.B) {
+	for _, dl := range []int{1, 2} {
+		b.Run(fmt.Sprintf("draft-layers=%d", dl), func(b *testing.B) { benchSpeculative(b, dl) })
+	}
+}
+
+func benchSpeculative(b *testing.B, draftLayers int) {
 	target, err := layers.New(smallConfig(8))
 	if err != nil {
 		b.Fatal(err)
 	}
 	target.InitRandom(1, 0.02)
-	draft, _ := layers.New(smallConfig(2))
+	draft, _ := layers.New(smallConfig(draftLayers))
 	byName := map[string][]float32{}
 	for _, p := range target.Params() {
 		byName[p.Name] = p.Data
