@@ -18,14 +18,11 @@ func RMSNormForward(y, rstd, x, w []float32, n, d int, eps float32) {
 		for i := lo; i < hi; i++ {
 			xr := x[i*d : i*d+d]
 			yr := y[i*d : i*d+d]
-			var ss float32
-			for _, v := range xr {
-				ss += v * v
-			}
+			ss := kvDot(xr, xr) // AVX-512 where the CPU has it
 			r := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
 			rstd[i] = r
-			for j, v := range xr {
-				yr[j] = w[j] * (v * r)
+			for j := rmsScaleVec(yr, xr, w, r); j < d; j++ {
+				yr[j] = w[j] * (xr[j] * r)
 			}
 		}
 	})
@@ -47,16 +44,16 @@ func RMSNormBackward(dx, dw, dy, x, w, rstd []float32, n, d int) {
 			for i := parts[p][0]; i < parts[p][1]; i++ {
 				xr, dyr, dxr := x[i*d:i*d+d], dy[i*d:i*d+d], dx[i*d:i*d+d]
 				r := rstd[i]
-				var dot float32 // Σ (dy·w)·xhat
-				for j, v := range xr {
-					xh := v * r
+				dot, j0 := rmsBackwardDotVec(acc, dyr, xr, w, r) // Σ (dy·w)·xhat
+				for j := j0; j < d; j++ {
+					xh := xr[j] * r
 					g := dyr[j]
 					acc[j] += g * xh
 					dot += g * w[j] * xh
 				}
 				c := dot / float32(d)
-				for j, v := range xr {
-					dxr[j] += r * (dyr[j]*w[j] - v*r*c)
+				for j := rmsBackwardDxVec(dxr, dyr, xr, w, r, c); j < d; j++ {
+					dxr[j] += r * (dyr[j]*w[j] - xr[j]*r*c)
 				}
 			}
 		}
