@@ -138,3 +138,23 @@ func GradTol(want []float32) float64 {
 	}
 	return 1e-5 + 1e-4*m
 }
+
+// ReadAll returns every tensor of the safetensors file at path as float32 tensors ready to
+// write back (for tests that copy a fixture with edits).
+func ReadAll(path string) ([]safetensors.Tensor, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var ts []safetensors.Tensor
+	for _, name := range f.Names() {
+		info, _ := f.Info(name)
+		v, err := f.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, safetensors.Tensor{Name: name, DType: "F32", Shape: info.Shape, F32: v})
+	}
+	return ts, nil
+}
