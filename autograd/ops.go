@@ -140,6 +140,29 @@ func RoPE(tp *Tape, x *Tensor, pos []int32, cos, sin []float32, heads, hd int) *
 	return out
 }
 
+// NormRoPE is Qwen3's QK-norm followed by RoPE as one op: RMSNorm (weight w [hd]) over each
+// head's row of x [N, heads·hd], then the rotation of token i by table row pos[i]. It equals
+// RMSNorm then RoPE to the bit, in one pass and without the intermediate tensor.
+func NormRoPE(tp *Tape, x, w *Tensor, eps float32, pos []int32, cos, sin []float32, heads, hd int) *Tensor {
+	n := len(x.Data) / (heads * hd)
+	if n*heads*hd != len(x.Data) || len(w.Data) != hd || len(pos) != n {
+		panic(fmt.Sprintf("autograd.NormRoPE: x %v, weight %v, %d heads of %d, %d positions", x.Shape, w.Shape, heads, hd, len(pos)))
+	}
+	out, rec := result(tp, x.Shape, x, w)
+	rstd := tp.Alloc(n * heads)
+	kernels.NormRoPEForward(out.Data, rstd, x.Data, w.Data, pos, cos, sin, n, heads, hd, eps)
+	if rec {
+		tp.Record(func() {
+			g := out.Grad()
+			if g == nil {
+				return
+			}
+			kernels.NormRoPEBackward(x.GradBuf(), w.GradBuf(), g, x.Data, w.Data, rstd, pos, cos, sin, n, heads, hd)
+		})
+	}
+	return out
+}
+
 // Attention is causal grouped-query attention: q [B·T, H·hd], k and v [B·T, KV·hd] give
 // o [B·T, H·hd]. Only the log-sum-exp per (query, head) is kept for backward.
 func Attention(tp *Tape, q, k, v *Tensor, b, t, h, kv, hd int, opt kernels.AttnOpts) *Tensor {

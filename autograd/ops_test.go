@@ -164,6 +164,18 @@ func TestOpGradients(t *testing.T) {
 			},
 		},
 		{
+			name: "NormRoPE", inputs: [][]float32{randVec(r, n*heads*hd, 1), randVec(r, hd, 1)}, shapes: [][]int{{n, heads * hd}, {hd}},
+			fwd: func(tp *Tape, in []*Tensor) *Tensor {
+				return NormRoPE(tp, in[0], in[1], 1e-6, pos, cos, sin, heads, hd)
+			},
+			ref: func(in [][]float64) []float64 {
+				mid, rstd, o := make([]float64, len(in[0])), make([]float64, n*heads), make([]float64, len(in[0]))
+				kernels.RMSNormForwardRef(mid, rstd, in[0], in[1], n*heads, hd, 1e-6)
+				kernels.RoPEForwardRef(o, mid, pos, cos64, sin64, n, heads, hd)
+				return o
+			},
+		},
+		{
 			name:   "Attention",
 			inputs: [][]float32{randVec(r, B*T*H*HD, 1), randVec(r, B*T*KV*HD, 1), randVec(r, B*T*KV*HD, 1)},
 			shapes: [][]int{{B * T, H * HD}, {B * T, KV * HD}, {B * T, KV * HD}},

@@ -16,16 +16,37 @@ func RMSNormForward(y, rstd, x, w []float32, n, d int, eps float32) {
 	checkRMSNorm("RMSNormForward", len(y), len(rstd), len(x), len(w), n, d)
 	Parallel(n, rowGrain(d), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			xr := x[i*d : i*d+d]
-			yr := y[i*d : i*d+d]
-			ss := kvDot(xr, xr) // AVX-512 where the CPU has it
-			r := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
-			rstd[i] = r
-			for j := rmsScaleVec(yr, xr, w, r); j < d; j++ {
-				yr[j] = w[j] * (xr[j] * r)
-			}
+			rstd[i] = rmsRowForward(y[i*d:i*d+d], x[i*d:i*d+d], w, eps)
 		}
 	})
+}
+
+// rmsRowForward normalises one row: yr = w·(xr·rstd), returning rstd.
+func rmsRowForward(yr, xr, w []float32, eps float32) float32 {
+	d := len(xr)
+	ss := kvDot(xr, xr) // AVX-512 where the CPU has it
+	r := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
+	for j := rmsScaleVec(yr, xr, w, r); j < d; j++ {
+		yr[j] = w[j] * (xr[j] * r)
+	}
+	return r
+}
+
+// rmsRowBackward is one row of RMSNormBackward: dxr += the row's input gradient, acc += its
+// contribution to dw.
+func rmsRowBackward(dxr, acc, dyr, xr, w []float32, r float32) {
+	d := len(xr)
+	dot, j0 := rmsBackwardDotVec(acc, dyr, xr, w, r) // Σ (dy·w)·xhat
+	for j := j0; j < d; j++ {
+		xh := xr[j] * r
+		g := dyr[j]
+		acc[j] += g * xh
+		dot += g * w[j] * xh
+	}
+	c := dot / float32(d)
+	for j := rmsBackwardDxVec(dxr, dyr, xr, w, r, c); j < d; j++ {
+		dxr[j] += r * (dyr[j]*w[j] - xr[j]*r*c)
+	}
 }
 
 // RMSNormBackward accumulates dx [n,d] and dw [d] from dy [n,d], given the forward's x, w and
@@ -42,19 +63,7 @@ func RMSNormBackward(dx, dw, dy, x, w, rstd []float32, n, d int) {
 		for p := plo; p < phi; p++ {
 			acc := partial[p*d : p*d+d]
 			for i := parts[p][0]; i < parts[p][1]; i++ {
-				xr, dyr, dxr := x[i*d:i*d+d], dy[i*d:i*d+d], dx[i*d:i*d+d]
-				r := rstd[i]
-				dot, j0 := rmsBackwardDotVec(acc, dyr, xr, w, r) // Σ (dy·w)·xhat
-				for j := j0; j < d; j++ {
-					xh := xr[j] * r
-					g := dyr[j]
-					acc[j] += g * xh
-					dot += g * w[j] * xh
-				}
-				c := dot / float32(d)
-				for j := rmsBackwardDxVec(dxr, dyr, xr, w, r, c); j < d; j++ {
-					dxr[j] += r * (dyr[j]*w[j] - xr[j]*r*c)
-				}
+				rmsRowBackward(dx[i*d:i*d+d], acc, dy[i*d:i*d+d], x[i*d:i*d+d], w, rstd[i])
 			}
 		}
 	})

@@ -176,15 +176,28 @@ func RoPEForward(y, x []float32, pos []int32, cos, sin []float32, n, heads, hd i
 			c, s := cos[p*hd:p*hd+hd], sin[p*hd:p*hd+hd]
 			for h := 0; h < heads; h++ {
 				o := (i*heads + h) * hd
-				xr, yr := x[o:o+hd], y[o:o+hd]
-				for j := 0; j < half; j++ {
-					x1, x2 := xr[j], xr[j+half]
-					yr[j] = x1*c[j] - x2*s[j]
-					yr[j+half] = x2*c[j+half] + x1*s[j+half]
-				}
+				ropeRow(y[o:o+hd], x[o:o+hd], c, s, half)
 			}
 		}
 	})
+}
+
+// ropeRow rotates one head's row by the table row c, s (yr may be xr).
+func ropeRow(yr, xr, c, s []float32, half int) {
+	for j := 0; j < half; j++ {
+		x1, x2 := xr[j], xr[j+half]
+		yr[j] = x1*c[j] - x2*s[j]
+		yr[j+half] = x2*c[j+half] + x1*s[j+half]
+	}
+}
+
+// ropeRowBackward accumulates dr += Rᵀ·g for one head's row.
+func ropeRowBackward(dr, g, c, s []float32, half int) {
+	for j := 0; j < half; j++ {
+		g1, g2 := g[j], g[j+half]
+		dr[j] += g1*c[j] + g2*s[j+half]
+		dr[j+half] += g2*c[j+half] - g1*s[j]
+	}
 }
 
 // RoPEBackward accumulates dx += Rᵀ·dy for the rotation RoPEForward applied.
@@ -197,12 +210,7 @@ func RoPEBackward(dx, dy []float32, pos []int32, cos, sin []float32, n, heads, h
 			c, s := cos[p*hd:p*hd+hd], sin[p*hd:p*hd+hd]
 			for h := 0; h < heads; h++ {
 				o := (i*heads + h) * hd
-				g, dr := dy[o:o+hd], dx[o:o+hd]
-				for j := 0; j < half; j++ {
-					g1, g2 := g[j], g[j+half]
-					dr[j] += g1*c[j] + g2*s[j+half]
-					dr[j+half] += g2*c[j+half] - g1*s[j]
-				}
+				ropeRowBackward(dx[o:o+hd], dy[o:o+hd], c, s, half)
 			}
 		}
 	})

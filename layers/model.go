@@ -291,17 +291,16 @@ func lastRows(x *autograd.Tensor, b, t, k int) *autograd.Tensor {
 // block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)).
 func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32) (*autograd.Tensor, *autograd.Tensor) {
 	c := &m.Config
-	N, H, KV, hd := in.B*in.T, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	H, KV, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	eps := float32(c.RMSNormEps)
 
 	h := autograd.RMSNorm(tp, x, b.InputNorm, eps)
 	q := b.Attn.Q.Forward(tp, h, m.BF16) // [N, H·hd]
 	k := b.Attn.K.Forward(tp, h, m.BF16) // [N, KV·hd]
 	v := b.Attn.V.Forward(tp, h, m.BF16) // [N, KV·hd]
-	q = autograd.RMSNorm(tp, q.Reshape(N*H, hd), b.Attn.QNorm, eps)
-	k = autograd.RMSNorm(tp, k.Reshape(N*KV, hd), b.Attn.KNorm, eps)
-	q = autograd.RoPE(tp, q.Reshape(N, H*hd), pos, cos, sin, H, hd)
-	k = autograd.RoPE(tp, k.Reshape(N, KV*hd), pos, cos, sin, KV, hd)
+	// QK-norm, then RoPE, as one op.
+	q = autograd.NormRoPE(tp, q, b.Attn.QNorm, eps, pos, cos, sin, H, hd)
+	k = autograd.NormRoPE(tp, k, b.Attn.KNorm, eps, pos, cos, sin, KV, hd)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	var a *autograd.Tensor
 	if in.Cache != nil {
