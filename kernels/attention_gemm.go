@@ -441,12 +441,7 @@ func (w *attnGemm) fwdRow(r int) {
 		RoundBF16(vis, vis)
 		return
 	}
-	mx := w.m[r]
-	for _, x := range vis {
-		if x > mx {
-			mx = x
-		}
-	}
+	mx := max(w.m[r], sliceMax(vis))
 	alpha := exp32(w.m[r] - mx) // 0 on the first visible tile (m = −Inf)
 	w.l[r] = w.l[r]*alpha + expSubInPlace(vis, mx)
 	w.m[r] = mx
