@@ -1,6 +1,7 @@
 package lora_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 	"github.com/gwen-ml/gwen/lora"
+	_ "github.com/gwen-ml/gwen/moe" // tiny-moe has sparse layers
 )
 
 func loadBase(t *testing.T) *layers.Model {
@@ -232,6 +234,73 @@ func TestMergeRefusesAndLeavesTheModel(t *testing.T) {
 				if v != before[p.Name][i] {
 					t.Fatalf("%s: %s changed although Merge failed", c.name, p.Name)
 				}
+			}
+		}
+	}
+}
+
+// A Qwen3-MoE adapter may target single experts (mlp.experts.<e>.<proj>, as PEFT names them):
+// exactly those weights move, by scale·B·A computed here in float64, and nothing else does.
+func TestMergeIntoExperts(t *testing.T) {
+	m, err := layers.Load(golden.Dir("tiny-moe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string][]int{}
+	before := map[string][]float32{}
+	for _, p := range m.Params() {
+		shapes[p.Name] = p.Shape
+		before[p.Name] = append([]float32(nil), p.Data...)
+	}
+	targets := []string{"model.layers.1.mlp.experts.3.up_proj", "model.layers.2.self_attn.o_proj"}
+	r := 2
+	dir := t.TempDir()
+	var ts []safetensors.Tensor
+	ab := map[string][2][]float32{}
+	for i, mod := range targets {
+		sh := shapes[mod+".weight"]
+		if sh == nil {
+			t.Fatalf("fixture: tiny-moe has no %s", mod)
+		}
+		a, b := make([]float32, r*sh[1]), make([]float32, sh[0]*r)
+		for j := range a {
+			a[j] = float32((j*7+i)%11) / 50
+		}
+		for j := range b {
+			b[j] = float32((j*5+i)%13) / 40
+		}
+		ab[mod] = [2][]float32{a, b}
+		ts = append(ts,
+			safetensors.Tensor{Name: "base_model.model." + mod + ".lora_A.weight", DType: "F32", Shape: []int{r, sh[1]}, F32: a},
+			safetensors.Tensor{Name: "base_model.model." + mod + ".lora_B.weight", DType: "F32", Shape: []int{sh[0], r}, F32: b})
+	}
+	if err := safetensors.Write(filepath.Join(dir, "adapter_model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["up_proj", "o_proj"], "bias": "none"}`
+	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := lora.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ad.Merge(m); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		mod := strings.TrimSuffix(p.Name, ".weight")
+		pair, adapted := ab[mod]
+		for i, v := range p.Data {
+			want := float64(before[p.Name][i])
+			if adapted {
+				out, in := i/p.Shape[1], i%p.Shape[1]
+				for q := range r {
+					want += 2 * float64(pair[1][out*r+q]) * float64(pair[0][q*p.Shape[1]+in])
+				}
+			}
+			if d := math.Abs(float64(v) - want); d > 1e-6 || (!adapted && d != 0) {
+				t.Fatalf("%s[%d] = %v, want %v", p.Name, i, v, want)
 			}
 		}
 	}
