@@ -51,6 +51,7 @@ type attnGemm struct {
 	kp, vp                  []float32 // the group's K and V from key 0: views into k, v, or bf16-rounded copies
 	ld                      int       // row stride of kp, vp
 	kbuf, vbuf              []float32 // [t·hd] rounded copies (BF16)
+	kT, vT                  []float32 // [hd·t] the group's K and V transposed (rounded for BF16)
 	i0, nq, rows            int       // the block: queries [i0, i0+nq), rows = nq·rep
 	qs, dos, acc            []float32 // [rows·hd]: Q (rounded for BF16), dO, the O or dQ accumulator
 	m, l, lr, dd            []float32 // [rows]: running max and sum, log-sum-exp, D = rowsum(dO∘O)
@@ -109,6 +110,8 @@ func getAttnGemm(d *attnDims, groups bool) *attnGemm {
 		attnGrow(&w.kbuf, d.t*d.hd)
 		attnGrow(&w.vbuf, d.t*d.hd)
 	}
+	attnGrow(&w.kT, d.t*d.hd)
+	attnGrow(&w.vT, d.t*d.hd)
 	return w
 }
 
@@ -133,9 +136,9 @@ func (w *attnGemm) setGroup(bi, g int) {
 	w.bi, w.g = bi, g
 	if !d.bf16 {
 		w.kp, w.vp, w.ld = w.k[d.kOff(bi, 0, g):], w.v[d.kOff(bi, 0, g):], d.kv*d.hd
-		return
+	} else {
+		w.kp, w.vp, w.ld = w.kbuf, w.vbuf, d.hd
 	}
-	w.kp, w.vp, w.ld = w.kbuf, w.vbuf, d.hd
 	w.phase = phPackKV
 	w.team(d.t, max(1, 4096/d.hd))
 }
@@ -192,7 +195,7 @@ func (w *attnGemm) scores(j0, nb int) {
 			return
 		}
 		if cols > 0 {
-			Sgemm(false, true, rb-ra, cols, d.hd, d.scale, w.qs[ra*d.hd:], d.hd, w.kp[j0*w.ld:], w.ld, 0, w.s[ra*w.kt:], w.kt)
+			Sgemm(false, false, rb-ra, cols, d.hd, d.scale, w.qs[ra*d.hd:], d.hd, w.kT[j0:], d.t, 0, w.s[ra*w.kt:], w.kt)
 		}
 	}
 }
@@ -317,7 +320,7 @@ func (w *attnGemm) backwardGroup(dk, dv []float32) {
 		w.setBlock(i0, i1-i0, phBwdInit)
 		for j0 := d.minFirstKey(bi, i0, i1); j0 < i1; j0 += w.kt {
 			nb := min(w.kt, i1-j0)
-			kp, vp := w.kp[j0*w.ld:], w.vp[j0*w.ld:]
+			kp := w.kp[j0*w.ld:]
 			koff := d.kOff(bi, j0, g)
 			for c := 0; ; c++ { // S and dP
 				ra, rb, cols, ok := w.chunk(c, j0, nb)
@@ -325,8 +328,8 @@ func (w *attnGemm) backwardGroup(dk, dv []float32) {
 					break
 				}
 				if cols > 0 {
-					Sgemm(false, true, rb-ra, cols, hd, d.scale, w.qs[ra*hd:], hd, kp, w.ld, 0, w.s[ra*ldt:], ldt)
-					Sgemm(false, true, rb-ra, cols, hd, 1, w.dos[ra*hd:], hd, vp, w.ld, 0, w.dp[ra*ldt:], ldt)
+					Sgemm(false, false, rb-ra, cols, hd, d.scale, w.qs[ra*hd:], hd, w.kT[j0:], d.t, 0, w.s[ra*ldt:], ldt)
+					Sgemm(false, false, rb-ra, cols, hd, 1, w.dos[ra*hd:], hd, w.vT[j0:], d.t, 0, w.dp[ra*ldt:], ldt)
 				}
 			}
 			w.tilePhase(phBwdTile, j0, nb)
@@ -355,8 +358,15 @@ func (w *attnGemm) run(lo, hi int) {
 	case phPackKV:
 		for j := lo; j < hi; j++ {
 			off := d.kOff(w.bi, j, w.g)
-			RoundBF16(w.kbuf[j*hd:(j+1)*hd], w.k[off:off+hd])
-			RoundBF16(w.vbuf[j*hd:(j+1)*hd], w.v[off:off+hd])
+			kr, vr := w.k[off:off+hd], w.v[off:off+hd]
+			if d.bf16 {
+				kr, vr = w.kbuf[j*hd:(j+1)*hd], w.vbuf[j*hd:(j+1)*hd]
+				RoundBF16(kr, w.k[off:off+hd])
+				RoundBF16(vr, w.v[off:off+hd])
+			}
+			for c := range hd {
+				w.kT[c*d.t+j], w.vT[c*d.t+j] = kr[c], vr[c]
+			}
 		}
 	case phFwdInit:
 		for r := lo; r < hi; r++ {
