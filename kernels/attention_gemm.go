@@ -37,6 +37,11 @@ const (
 	attnBLASOneThread = 262144
 )
 
+// attnKeepScores is the most floats of score tiles a BF16 forward keeps per block for its second
+// pass (4 MiB); past it (very long contexts) the second pass recomputes them. A variable so
+// that tests can compare the two.
+var attnKeepScores = 1 << 20
+
 // attnGroupsMode reports whether a call runs in groups mode.
 func attnGroupsMode(d *attnDims) bool {
 	p := runtime.GOMAXPROCS(0)
@@ -52,6 +57,7 @@ type attnGemm struct {
 	ld                      int       // row stride of kp, vp
 	kbuf, vbuf              []float32 // [t·hd] rounded copies (BF16)
 	kT, vT                  []float32 // [hd·t] the group's K and V transposed (rounded for BF16)
+	sKeep                   []float32 // BF16 forward: the block's score tiles, pass 1 to pass 2
 	i0, nq, rows            int       // the block: queries [i0, i0+nq), rows = nq·rep
 	qs, dos, acc            []float32 // [rows·hd]: Q (rounded for BF16), dO, the O or dQ accumulator
 	m, l, lr, dd            []float32 // [rows]: running max and sum, log-sum-exp, D = rowsum(dO∘O)
@@ -286,9 +292,19 @@ func (w *attnGemm) forwardGroup() {
 		w.setBlock(i0, i1-i0, phFwdInit)
 		jStart := d.minFirstKey(bi, i0, i1)
 		w.pass2 = false
+		// BF16's second pass needs the same scores again: keep each tile's (the block's
+		// whole row of scores, when it fits in attnKeepScores) rather than recompute it.
+		tile := w.rows * w.kt
+		keep := d.bf16 && (i1-jStart+w.kt-1)/w.kt*tile <= attnKeepScores
+		if keep {
+			attnGrow(&w.sKeep, (i1-jStart+w.kt-1)/w.kt*tile)
+		}
 		for j0 := jStart; j0 < i1; j0 += w.kt {
 			nb := min(w.kt, i1-j0)
 			w.scores(j0, nb)
+			if keep {
+				copy(w.sKeep[(j0-jStart)/w.kt*tile:], w.s[:tile])
+			}
 			w.tilePhase(phFwdTile, j0, nb)
 			if !d.bf16 {
 				w.accumulatePV(j0, nb)
@@ -301,7 +317,11 @@ func (w *attnGemm) forwardGroup() {
 			w.pass2 = true
 			for j0 := jStart; j0 < i1; j0 += w.kt {
 				nb := min(w.kt, i1-j0)
-				w.scores(j0, nb)
+				if keep {
+					copy(w.s[:tile], w.sKeep[(j0-jStart)/w.kt*tile:])
+				} else {
+					w.scores(j0, nb)
+				}
 				w.tilePhase(phFwdTile, j0, nb)
 				w.accumulatePV(j0, nb)
 			}

@@ -381,3 +381,29 @@ func TestAttentionGEMMConcurrentCallers(t *testing.T) {
 		}
 	}
 }
+
+// BF16's forward keeps a block's score tiles for its second pass when they fit
+// (attnKeepScores), else recomputes them: both give the same bits, in both modes, with
+// document starts.
+func TestAttentionBF16KeptScoresEqualRecomputed(t *testing.T) {
+	rng := newRNG(23)
+	b, tt, h, kv, hd := 2, 600, 4, 2, 16
+	opt := AttnOpts{Scale: 0.25, BF16: true, DocStart: docStarts(tt, [][]int{{150, 450}, {600}})}
+	q, k, v := randF32(rng, b*tt*h*hd, 2), randF32(rng, b*tt*kv*hd, 2), randF32(rng, b*tt*kv*hd, 1)
+	d := newAttnDims(b, tt, h, kv, hd, opt)
+	saved := attnKeepScores
+	defer func() { attnKeepScores = saved }()
+	for _, im := range attnImpls[1:] {
+		o1, l1 := make([]float32, len(q)), make([]float32, b*h*tt)
+		o2, l2 := make([]float32, len(q)), make([]float32, b*h*tt)
+		attnKeepScores = saved
+		im.fwd(d, o1, l1, q, k, v)
+		attnKeepScores = 0
+		im.fwd(d, o2, l2, q, k, v)
+		for i := range o1 {
+			if math.Float32bits(o1[i]) != math.Float32bits(o2[i]) {
+				t.Fatalf("%s: o[%d] = %v with kept scores, %v recomputed", im.name, i, o1[i], o2[i])
+			}
+		}
+	}
+}
