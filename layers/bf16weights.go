@@ -18,15 +18,67 @@ import (
 func (m *Model) UseBF16Weights() {
 	m.BF16 = true
 	for _, b := range m.Blocks {
-		ls := []*Linear{&b.Attn.Q, &b.Attn.K, &b.Attn.V, &b.Attn.O}
+		b.qkvBF16 = fuseBF16(&b.Attn.Q, &b.Attn.K, &b.Attn.V)
+		b.Attn.O.WBF16 = toBF16(b.Attn.O.W.Data)
 		if b.MLP != nil {
-			ls = append(ls, &b.MLP.Gate, &b.MLP.Up, &b.MLP.Down)
-		}
-		for _, l := range ls {
-			l.WBF16 = toBF16(l.W.Data)
+			b.gateUpBF16 = fuseBF16(&b.MLP.Gate, &b.MLP.Up)
+			b.MLP.Down.WBF16 = toBF16(b.MLP.Down.W.Data)
 		}
 	}
 	m.lmHeadBF16 = toBF16(m.LMHead.Data)
+}
+
+// fuseBF16 makes the bfloat16 copies of linears that read the same input in one buffer, each
+// one's rows after the previous one's, and returns it: one product then serves them all (see
+// fusedLinear).
+func fuseBF16(ls ...*Linear) []uint16 {
+	n := 0
+	for _, l := range ls {
+		n += len(l.W.Data)
+	}
+	buf, off := make([]uint16, n), 0
+	for _, l := range ls {
+		w := buf[off : off+len(l.W.Data) : off+len(l.W.Data)]
+		kernels.F32ToBF16(w, l.W.Data)
+		l.WBF16 = w
+		off += len(w)
+	}
+	return buf
+}
+
+// fusedLinear runs linears that read the same x as one product on their fused bfloat16 copy
+// wb (fuseBF16) and returns their outputs, or nil where that does not apply: a tape, bf16 off,
+// no fused copy, or a linear with an adapter. Each output equals that linear's own tape-less
+// forward on its copy (up to the summation order of a wider GEMM).
+func fusedLinear(tp *autograd.Tape, x *autograd.Tensor, wb []uint16, bf16 bool, ls ...*Linear) []*autograd.Tensor {
+	if tp != nil || !bf16 || wb == nil {
+		return nil
+	}
+	for _, l := range ls {
+		if l.Adapter != nil {
+			return nil
+		}
+	}
+	n, in := x.Rows()
+	o := len(wb) / in
+	y := make([]float32, n*o)
+	if n <= kernels.GemvBatchMaxRows {
+		kernels.GemvBF16Batch(y, o, wb, x.Data, in, n, o, in)
+	} else {
+		xb := make([]uint16, len(x.Data))
+		kernels.F32ToBF16(xb, x.Data)
+		kernels.GemmBF16(false, true, n, o, in, 1, xb, in, wb, in, 0, y, o)
+	}
+	outs, off := make([]*autograd.Tensor, len(ls)), 0
+	for i, l := range ls {
+		od := l.W.Shape[0]
+		t := autograd.Zeros(append(slices.Clone(x.Shape[:len(x.Shape)-1]), od)...)
+		for r := range n {
+			copy(t.Data[r*od:(r+1)*od], y[r*o+off:r*o+off+od])
+		}
+		outs[i], off = t, off+od
+	}
+	return outs
 }
 
 func toBF16(w []float32) []uint16 {

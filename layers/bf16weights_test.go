@@ -32,15 +32,18 @@ func TestBF16WeightsDecodeMatchesBF16TrainingForward(t *testing.T) {
 		t.Fatal("UseBF16Weights left BF16 off")
 	}
 	V := m.Config.VocabSize
-	cache := layers.NewKVCache(&m.Config, 1, len(ids))
-	got := m.Forward(nil, layers.Input{IDs: ids[:5], B: 1, T: 5, Cache: cache}).Logits.Data
-	for p := 5; p < len(ids); p++ {
-		out := m.Forward(nil, layers.Input{IDs: ids[p : p+1], B: 1, T: 1, Cache: cache}).Logits.Data
-		got = append(got, out...)
-	}
-	for p := range ids {
-		if d := maxDiff(got[p*V:(p+1)*V], want[p*V:(p+1)*V]); d > 1e-3 {
-			t.Errorf("position %d: max |logit diff| %.3g vs the BF16 training forward", p, d)
+	// A prefill of 5 rows runs on the batched GEMV, one of 10 on the GEMM.
+	for _, pre := range []int{5, 10} {
+		cache := layers.NewKVCache(&m.Config, 1, len(ids))
+		got := m.Forward(nil, layers.Input{IDs: ids[:pre], B: 1, T: pre, Cache: cache}).Logits.Data
+		for p := pre; p < len(ids); p++ {
+			out := m.Forward(nil, layers.Input{IDs: ids[p : p+1], B: 1, T: 1, Cache: cache}).Logits.Data
+			got = append(got, out...)
+		}
+		for p := range ids {
+			if d := maxDiff(got[p*V:(p+1)*V], want[p*V:(p+1)*V]); d > 1e-3 {
+				t.Errorf("prefill %d, position %d: max |logit diff| %.3g vs the BF16 training forward", pre, p, d)
+			}
 		}
 	}
 	// And the bf16 rule is really in force: the fp32 forward differs by more than that.

@@ -57,6 +57,10 @@ type Block struct {
 	PostAttnNorm *autograd.Tensor // [D]
 	MLP          *MLP
 	Sparse       SparseMLP
+
+	// UseBF16Weights' bfloat16 copies of q, k, v (and of gate, up) in one buffer each, which
+	// the Linears' WBF16 slice: a tape-less forward multiplies them as one product.
+	qkvBF16, gateUpBF16 []uint16
 }
 
 // SparseMLP is a mixture-of-experts feed-forward (package moe provides it). It returns its
@@ -295,9 +299,12 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 	eps := float32(c.RMSNormEps)
 
 	h := autograd.RMSNorm(tp, x, b.InputNorm, eps)
-	q := b.Attn.Q.Forward(tp, h, m.BF16) // [N, H·hd]
-	k := b.Attn.K.Forward(tp, h, m.BF16) // [N, KV·hd]
-	v := b.Attn.V.Forward(tp, h, m.BF16) // [N, KV·hd]
+	var q, k, v *autograd.Tensor // [N, H·hd], [N, KV·hd], [N, KV·hd]
+	if f := fusedLinear(tp, h, b.qkvBF16, m.BF16, &b.Attn.Q, &b.Attn.K, &b.Attn.V); f != nil {
+		q, k, v = f[0], f[1], f[2]
+	} else {
+		q, k, v = b.Attn.Q.Forward(tp, h, m.BF16), b.Attn.K.Forward(tp, h, m.BF16), b.Attn.V.Forward(tp, h, m.BF16)
+	}
 	// QK-norm, then RoPE, as one op.
 	q = autograd.NormRoPE(tp, q, b.Attn.QNorm, eps, pos, cos, sin, H, hd)
 	k = autograd.NormRoPE(tp, k, b.Attn.KNorm, eps, pos, cos, sin, KV, hd)
@@ -316,7 +323,12 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 		return autograd.Add(tp, x, y), router
 	}
 	f := b.MLP
-	g := autograd.SwiGLU(tp, f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16))
+	var g *autograd.Tensor
+	if gu := fusedLinear(tp, h, b.gateUpBF16, m.BF16, &f.Gate, &f.Up); gu != nil {
+		g = autograd.SwiGLU(tp, gu[0], gu[1])
+	} else {
+		g = autograd.SwiGLU(tp, f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16))
+	}
 	return autograd.Add(tp, x, f.Down.Forward(tp, g, m.BF16)), nil
 }
 
