@@ -62,13 +62,7 @@ func fusedLinear(tp *autograd.Tape, x *autograd.Tensor, wb []uint16, bf16 bool, 
 	n, in := x.Rows()
 	o := len(wb) / in
 	y := make([]float32, n*o)
-	if n <= kernels.GemvBatchMaxRows {
-		kernels.GemvBF16Batch(y, o, wb, x.Data, in, n, o, in)
-	} else {
-		xb := make([]uint16, len(x.Data))
-		kernels.F32ToBF16(xb, x.Data)
-		kernels.GemmBF16(false, true, n, o, in, 1, xb, in, wb, in, 0, y, o)
-	}
+	productBF16(y, x.Data, wb, n, o, in)
 	outs, off := make([]*autograd.Tensor, len(ls)), 0
 	for i, l := range ls {
 		od := l.W.Shape[0]
@@ -100,12 +94,19 @@ func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *a
 	}
 	o := w.Shape[0]
 	y := autograd.Zeros(append(slices.Clone(x.Shape[:len(x.Shape)-1]), o)...)
-	if n <= kernels.GemvBatchMaxRows { // decoding: a row per sequence, or the tokens to verify
-		kernels.GemvBF16Batch(y.Data, o, wb, x.Data, in, n, o, in)
-		return y
-	}
-	xb := make([]uint16, len(x.Data))
-	kernels.F32ToBF16(xb, x.Data)
-	kernels.GemmBF16(false, true, n, o, in, 1, xb, in, wb, in, 0, y.Data, o)
+	productBF16(y.Data, x.Data, wb, n, o, in)
 	return y
+}
+
+// productBF16 sets y [n,o] = x [n,in] · wbᵀ under the bf16 rule, wb the bfloat16 copy of a
+// [o,in] weight: the batched GEMV for a few rows (decoding: a row per sequence, or the tokens
+// to verify), else x rounded once and a GEMM (prefill).
+func productBF16(y, x []float32, wb []uint16, n, o, in int) {
+	if n <= kernels.GemvBatchMaxRows {
+		kernels.GemvBF16Batch(y, o, wb, x, in, n, o, in)
+		return
+	}
+	xb := make([]uint16, len(x))
+	kernels.F32ToBF16(xb, x)
+	kernels.GemmBF16(false, true, n, o, in, 1, xb, in, wb, in, 0, y, o)
 }
