@@ -230,17 +230,20 @@ func peakRSSMB() float64 {
 
 // decodeResult is one JSON line of gwen bench --mode decode; names follow bench_torch.py's.
 type decodeResult struct {
-	Name            string  `json:"name"`
-	Model           string  `json:"model"`
-	Batch           int     `json:"batch"`
-	Prompt          int     `json:"prompt"`
-	NewTokens       int     `json:"new_tokens"`
-	DecodeTokPerS   float64 `json:"decode_tokens_per_s"`
-	DecodeBest      float64 `json:"decode_tokens_per_s_best"`
-	MsPerToken      float64 `json:"ms_per_token"`
-	PrefillTokPerS  float64 `json:"prefill_tokens_per_s"`
-	PrefillLogits   int     `json:"prefill_logits_rows"` // rows of prompt logits the prefill computes
-	AchievedGFLOPs  float64 `json:"achieved_gflops"`
+	Name           string  `json:"name"`
+	Model          string  `json:"model"`
+	Batch          int     `json:"batch"`
+	Prompt         int     `json:"prompt"`
+	NewTokens      int     `json:"new_tokens"`
+	DecodeTokPerS  float64 `json:"decode_tokens_per_s"`
+	DecodeBest     float64 `json:"decode_tokens_per_s_best"`
+	MsPerToken     float64 `json:"ms_per_token"`
+	PrefillTokPerS float64 `json:"prefill_tokens_per_s"`
+	PrefillLogits  int     `json:"prefill_logits_rows"` // rows of prompt logits the prefill computes
+	AchievedGFLOPs float64 `json:"achieved_gflops"`
+	// WeightGBPerS is the matmul weights' bytes per token (4 per parameter in fp32, 2 in bf16)
+	// times decode tokens/s: the memory bandwidth decoding draws, its bound at batch 1.
+	WeightGBPerS    float64 `json:"weights_gb_per_s"`
 	PeakRSSMB       float64 `json:"peak_rss_mb"`
 	Backend         string  `json:"blas"`
 	MatmulParamsTok int     `json:"n_matmul_params_per_token"`
@@ -293,10 +296,15 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 	nTok, attnCoef := flopModel(&m.Config)
 	meanCtx := float64(P) + float64(N+1)/2
 	flopsTok := 2*float64(nTok) + float64(attnCoef)*meanCtx
+	weightBytes := 4
+	if dtype == "bf16" {
+		weightBytes = 2
+	}
 	return json.NewEncoder(stdout).Encode(decodeResult{
 		Name: "decode_" + dtype, Model: name, Batch: 1, Prompt: P, NewTokens: N,
 		DecodeTokPerS: float64(N) / dec, DecodeBest: float64(N) / decodes[0], MsPerToken: 1000 * dec / float64(N),
 		PrefillTokPerS: float64(P) / pre, PrefillLogits: 1, AchievedGFLOPs: flopsTok * float64(N) / dec / 1e9,
-		PeakRSSMB: peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
+		WeightGBPerS: float64(weightBytes*nTok) * float64(N) / dec / 1e9,
+		PeakRSSMB:    peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
 	})
 }

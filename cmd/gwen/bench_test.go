@@ -50,4 +50,9 @@ func TestBenchCommandDecodes(t *testing.T) {
 	if res.Name != "decode_f32" || res.Prompt != 6 || res.NewTokens != 5 || res.DecodeTokPerS <= 0 || res.PrefillTokPerS <= 0 {
 		t.Fatalf("implausible result %+v", res)
 	}
+	// The bandwidth figure is fp32's 4 bytes per matmul parameter at the median decode rate.
+	want := 4 * float64(res.MatmulParamsTok) * res.DecodeTokPerS / 1e9
+	if math.Abs(res.WeightGBPerS-want) > 1e-9*want || want <= 0 {
+		t.Errorf("weights_gb_per_s %v, want 4 B × %d params × %v tok/s = %v GB/s", res.WeightGBPerS, res.MatmulParamsTok, res.DecodeTokPerS, want)
+	}
 }
