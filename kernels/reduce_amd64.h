@@ -14,16 +14,3 @@
 	VADDSS        XT, X, X
 
 #define HSUM_Z0 HSUM(Z0, Y0, X0, Y1, X1)
-
-// ROW_DONE ends a row of a GEMV kernel: the four accumulators Z0-Z3 summed and reduced into
-// y[j] at (DI), then on to the next y (DI), row (SI += R9 bytes) and count (R8), back to row.
-#define ROW_DONE \
-	VADDPS Z1, Z0, Z0 \
-	VADDPS Z3, Z2, Z2 \
-	VADDPS Z2, Z0, Z0 \
-	HSUM_Z0 \
-	VMOVSS X0, (DI) \
-	ADDQ   $4, DI \
-	ADDQ   R9, SI \
-	DECQ   R8 \
-	JMP    row
