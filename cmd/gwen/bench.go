@@ -95,15 +95,11 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 	if *mode == "decode" {
 		if *cpuProfile != "" { // decode profiles every run, warm-up included
-			f, err := os.Create(*cpuProfile)
+			stop, err := startCPUProfile(*cpuProfile)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+			defer stop()
 		}
 		return benchDecode(m, *cfgName, *dtype, *promptLen, *newTokens, *warmup, *steps, stdout)
 	}
@@ -137,15 +133,11 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var times []float64
 	for i := 0; i < *warmup+*steps; i++ {
 		if i == *warmup && *cpuProfile != "" {
-			f, err := os.Create(*cpuProfile)
+			stop, err := startCPUProfile(*cpuProfile)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+			defer stop()
 		}
 		t0 := time.Now()
 		step()
@@ -226,6 +218,19 @@ func peakRSSMB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // decodeResult is one JSON line of gwen bench --mode decode; names follow bench_torch.py's.
