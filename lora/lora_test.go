@@ -281,11 +281,7 @@ func TestMergeIntoExperts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ad, err := lora.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ad.Merge(m); err != nil {
+	if err := lora.MergeDir(m, dir); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range m.Params() {

@@ -7,6 +7,15 @@ import (
 	"github.com/gwen-ml/gwen/layers"
 )
 
+// MergeDir loads the adapter in dir (Load) and folds it into m (Merge).
+func MergeDir(m *layers.Model, dir string) error {
+	ad, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	return ad.Merge(m)
+}
+
 // Merge folds the adapter into m's weights: W += Scale·B·A for every module (fp32 GEMM), so
 // that a plain forward of m is the adapted model — what generation wants, with no per-token
 // cost. Every module is checked against m (it must name a Linear weight of m of shape

@@ -88,11 +88,7 @@ func (g *genFlags) load(needTokenizer bool) error {
 	}
 	if *g.adapter != "" {
 		// Folded into the weights once: the adapted model then decodes at the base model's speed.
-		ad, err := lora.Load(*g.adapter)
-		if err != nil {
-			return err
-		}
-		if err := ad.Merge(g.m); err != nil {
+		if err := lora.MergeDir(g.m, *g.adapter); err != nil {
 			return err
 		}
 	}

@@ -82,11 +82,7 @@ func TestGenerateCommandAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ad, err := lora.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ad.Merge(m); err != nil {
+	if err := lora.MergeDir(m, dir); err != nil {
 		t.Fatal(err)
 	}
 	res, err := generate.Generate(m, [][]int32{prompt}, generate.Options{MaxNewTokens: n})
