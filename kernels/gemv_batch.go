@@ -67,7 +67,10 @@ func gemvBatch[W, X uint16 | float32](y []float32, ldy int, w []W, x []X, ldx, m
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
 			i := 0
-			for ; i+4 <= m && rows4(y[i*ldy+b0:], ldy, w[b0*k:b1*k], x[i*ldx:], ldx, b1-b0, k); i += 4 {
+			for ; i+4 <= m; i += 4 {
+				if !rows4(y[i*ldy+b0:], ldy, w[b0*k:b1*k], x[i*ldx:], ldx, b1-b0, k) {
+					break // no four-row kernel on this CPU
+				}
 			}
 			for ; i < m; i++ {
 				rows(y[i*ldy+b0:i*ldy+b1], w[b0*k:b1*k], x[i*ldx:i*ldx+k], k)
