@@ -31,17 +31,17 @@ func (ad *Adapter) Merge(m *layers.Model) error {
 	for _, mod := range ad.Modules {
 		name := mod.Name + ".weight"
 		if name == embed {
-			return fmt.Errorf("lora: %s: %s adapts the token embedding; embedding adapters are not supported", mod.adapterFile, mod.keyA)
+			return fmt.Errorf("lora: %s: %s adapts the token embedding; embedding adapters are not supported", ad.file(), mod.keyA())
 		}
 		if mod.Name == "lm_head" && m.LMHead == m.Embed {
-			return fmt.Errorf("lora: %s: %s adapts lm_head, which this model ties to the token embedding; adapting it would change the embedding too", mod.adapterFile, mod.keyA)
+			return fmt.Errorf("lora: %s: %s adapts lm_head, which this model ties to the token embedding; adapting it would change the embedding too", ad.file(), mod.keyA())
 		}
 		shape, ok := params[name]
 		if !ok {
-			return fmt.Errorf("lora: %s: %s adapts %s, which the model (%s) does not have", mod.adapterFile, mod.keyA, name, m.Config.ModelType)
+			return fmt.Errorf("lora: %s: %s adapts %s, which the model (%s) does not have", ad.file(), mod.keyA(), name, m.Config.ModelType)
 		}
 		if len(shape) != 2 || shape[0] != mod.Out || shape[1] != mod.In {
-			return fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", mod.adapterFile, mod.keyA, mod.keyB, mod.Out, mod.In, name, shape)
+			return fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", ad.file(), mod.keyA(), mod.keyB(), mod.Out, mod.In, name, shape)
 		}
 	}
 	for _, mod := range ad.Modules {

@@ -24,8 +24,7 @@ type Config struct {
 	R         int     `json:"r"`
 	Alpha     float64 `json:"lora_alpha"`
 	UseRSLoRA bool    `json:"use_rslora"`
-	// TargetModules is informational here: the adapter's tensors say which modules it adapts.
-	TargetModules json.RawMessage `json:"target_modules"`
+	// target_modules is not read: the adapter's tensors say which modules it adapts.
 }
 
 // refused are adapter_config.json keys whose non-default values Gwen does not implement.
@@ -42,13 +41,11 @@ var refused = []struct {
 
 // Module is the LoRA pair of one adapted Linear: y = x·Wᵀ + Scale·(x·Aᵀ)·Bᵀ.
 type Module struct {
-	Name        string    // the module path in the model, e.g. model.layers.0.self_attn.q_proj
-	A           []float32 // lora_A.weight [R, In]
-	B           []float32 // lora_B.weight [Out, R]
-	R, In, Out  int
-	Scale       float32 // lora_alpha / R (or / sqrt(R) with use_rslora)
-	keyA, keyB  string
-	adapterFile string
+	Name       string    // the module path in the model, e.g. model.layers.0.self_attn.q_proj
+	A          []float32 // lora_A.weight [R, In]
+	B          []float32 // lora_B.weight [Out, R]
+	R, In, Out int
+	Scale      float32 // lora_alpha / R (or / sqrt(R) with use_rslora)
 }
 
 // Adapter is a loaded PEFT LoRA adapter.
@@ -57,6 +54,13 @@ type Adapter struct {
 	Config  Config
 	Modules []Module // sorted by name
 }
+
+// keyA and keyB are the module's tensor names in adapter_model.safetensors.
+func (m *Module) keyA() string { return keyPrefix + m.Name + suffixA }
+func (m *Module) keyB() string { return keyPrefix + m.Name + suffixB }
+
+// file is the adapter's tensor file, for messages.
+func (ad *Adapter) file() string { return filepath.Join(ad.Dir, "adapter_model.safetensors") }
 
 // Key prefix and suffixes of PEFT's saved tensor names (the adapter name is not saved).
 const (
@@ -133,7 +137,7 @@ func Load(dir string) (*Adapter, error) {
 			return nil, fmt.Errorf("lora: %s: %s has shape %v and %s %v; want [r, in] and [out, r] with the same r ≥ 1",
 				path, p.a, ia.Shape, p.b, ib.Shape)
 		}
-		m := Module{Name: mod, R: int(ia.Shape[0]), In: int(ia.Shape[1]), Out: int(ib.Shape[0]), keyA: p.a, keyB: p.b, adapterFile: path}
+		m := Module{Name: mod, R: int(ia.Shape[0]), In: int(ia.Shape[1]), Out: int(ib.Shape[0])}
 		if m.A, err = f.Float32(p.a); err != nil {
 			return nil, fmt.Errorf("lora: %w", err)
 		}
