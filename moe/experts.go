@@ -213,12 +213,41 @@ func shapeIs(t *autograd.Tensor, rows, cols int) bool {
 	return len(t.Shape) == 2 && t.Shape[0] == rows && t.Shape[1] == cols
 }
 
-// bufPool recycles the op's work buffers between steps.
-var bufPool = sync.Pool{New: func() any { return new([]float32) }}
+// bufFree holds the op's work buffers between steps. getBuf takes the smallest buffer that
+// fits, so every size keeps its own buffer from step to step. (A sync.Pool drops its buffers at
+// every garbage collection, and hands any size to any request: the steady-state step then
+// allocated, and page-faulted on, hundreds of MB.)
+var bufFree struct {
+	mu   sync.Mutex
+	bufs []*[]float32
+}
 
-// getBuf returns a pooled buffer of length n (contents undefined).
+// getBuf returns a buffer of length n (contents undefined): the smallest free one that fits,
+// else the largest free one grown, else a new one.
 func getBuf(n int) *[]float32 {
-	p := bufPool.Get().(*[]float32)
+	bufFree.mu.Lock()
+	pick := -1
+	for i, p := range bufFree.bufs {
+		if pick < 0 {
+			pick = i
+			continue
+		}
+		c, best := cap(*p), cap(*bufFree.bufs[pick])
+		if (c >= n && (best < n || c < best)) || (best < n && c > best) {
+			pick = i
+		}
+	}
+	var p *[]float32
+	if pick >= 0 {
+		p = bufFree.bufs[pick]
+		last := len(bufFree.bufs) - 1
+		bufFree.bufs[pick] = bufFree.bufs[last]
+		bufFree.bufs[last] = nil
+		bufFree.bufs = bufFree.bufs[:last]
+	} else {
+		p = new([]float32)
+	}
+	bufFree.mu.Unlock()
 	if cap(*p) < n {
 		*p = make([]float32, n)
 	}
@@ -227,7 +256,7 @@ func getBuf(n int) *[]float32 {
 }
 
 func putBuf(ps ...*[]float32) {
-	for _, p := range ps {
-		bufPool.Put(p)
-	}
+	bufFree.mu.Lock()
+	bufFree.bufs = append(bufFree.bufs, ps...)
+	bufFree.mu.Unlock()
 }
