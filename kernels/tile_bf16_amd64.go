@@ -1,0 +1,29 @@
+package kernels
+
+//go:generate sh -c "cd .. && python3 dev/gen-tile.py"
+
+// bf16TileAsm runs bf16Tile on the generated VDPBF16PS kernels: columns in blocks of 64 (four
+// masked vectors), rows in blocks of 6 within them. It reports false where the CPU lacks them.
+func bf16TileAsm(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb int, m, n, kp int, alpha float32, acc bool) bool {
+	if !hasAVX512BF16 {
+		return false
+	}
+	var accu uintptr
+	if acc {
+		accu = 1
+	}
+	for j0 := 0; j0 < n; j0 += 64 {
+		w := min(64, n-j0)
+		nv := (w + 15) / 16
+		var masks uint64
+		for v := range nv {
+			masks |= uint64(1<<min(16, w-16*v)-1) << (16 * v)
+		}
+		for i0 := 0; i0 < m; i0 += 6 {
+			r := min(6, m-i0)
+			tileBF16Kernels[r-1][nv-1](&c[i0*ldc+j0], uintptr(ldc*4), &a[i0*ars], uintptr(ars*4), uintptr(aps*4),
+				&b[j0], uintptr(ldb*4), uintptr(kp), masks, alpha, accu)
+		}
+	}
+	return true
+}
