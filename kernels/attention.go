@@ -4,7 +4,7 @@ package kernels
 type AttnOpts struct {
 	Scale    float32 // usually 1/sqrt(hd)
 	DocStart []int32 // nil, or [B*T]: per token, the position (within its sequence) of its document's first token; token t attends to s iff DocStart[t] <= s <= t
-	BF16     bool    // round q, k, v and the probabilities P to bfloat16 before their products (fp32 accumulation); the backward uses the same rounded operands
+	BF16     bool    // round every product's operands to bfloat16 (fp32 accumulation): q, k, v and the probabilities P, and in backward dO and scale·dS too
 }
 
 // attnDims carries one call's sizes and options through the block loops.
@@ -57,8 +57,9 @@ func AttentionForward(o, lse, q, k, v []float32, b, t, h, kv, hd int, opt AttnOp
 
 // AttentionBackward accumulates dq, dk, dv from do, given the forward's inputs, its output o
 // and lse (FlashAttention-2: D = rowsum(dO∘O), P recomputed from lse tile by tile,
-// dV += Pᵀ·dO, dS = P∘(dO·Vᵀ − D), dQ += scale·dS·K, dK += scale·dSᵀ·Q). With opt.BF16, q, k,
-// v and P are the forward's rounded operands; dO and dS stay fp32. Paths as AttentionForward.
+// dV += Pᵀ·dO, dS = P∘(dO·Vᵀ − D), dQ += scale·dS·K, dK += scale·dSᵀ·Q). With opt.BF16 every
+// product's operands are rounded: q, k, v and P as in the forward, dO, and scale·dS (D is
+// summed from the fp32 dO). Paths as AttentionForward.
 func AttentionBackward(dq, dk, dv, do, q, k, v, o, lse []float32, b, t, h, kv, hd int, opt AttnOpts) {
 	checkAttention("AttentionBackward", len(o), len(lse), len(q), len(k), len(v), b, t, h, kv, hd, opt)
 	checkAttentionGrads("AttentionBackward", len(dq), len(dk), len(dv), len(do), b, t, h, kv, hd)

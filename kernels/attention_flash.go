@@ -258,8 +258,8 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 				qoff := d.qOff(bi, i0, hh)
 				packRows(w.qp, hd, q, qoff, rs, mq, hd, d.bf16)
 				packRowsT(w.qt, attnBQ, q, qoff, rs, mq, hd, d.bf16)
-				packRows(w.dop, hd, do, qoff, rs, mq, hd, false)
-				packRowsT(w.dot, attnBQ, do, qoff, rs, mq, hd, false)
+				packRows(w.dop, hd, do, qoff, rs, mq, hd, d.bf16)
+				packRowsT(w.dot, attnBQ, do, qoff, rs, mq, hd, d.bf16)
 				// P (fp32) into s, its rounded transpose into pt.
 				attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false, triCols, i0-j0)
 				for r := 0; r < mq; r++ {
@@ -290,6 +290,9 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 						var s float32
 						if p != 0 { // dP beyond the causal edge was never computed
 							s = p * (drow[j] - dd) * d.scale
+						}
+						if d.bf16 {
+							s = RoundBF16Value(s)
 						}
 						drow[j] = s
 						w.dst[j*attnBQ+r] = s

@@ -418,7 +418,11 @@ func (w *attnGemm) run(lo, hi int) {
 			i, hh, off := w.rowQuery(r)
 			w.packQ(r, off)
 			dor := w.do[off : off+hd]
-			copy(w.dos[r*hd:(r+1)*hd], dor)
+			if d.bf16 {
+				RoundBF16(w.dos[r*hd:(r+1)*hd], dor)
+			} else {
+				copy(w.dos[r*hd:(r+1)*hd], dor)
+			}
 			var s float32
 			for c, y := range w.o[off : off+hd] {
 				s += y * dor[c]
@@ -484,7 +488,8 @@ func (w *attnGemm) fwdRow(r int) {
 }
 
 // bwdRow turns row r of the tiles S and dP into P (rounded for BF16: dV's operand) and
-// dS = scale·P∘(dP − D), P unrounded; invisible entries become 0 in both.
+// dS = scale·P∘(dP − D) from the unrounded P (rounded for BF16: dQ's and dK's operand);
+// invisible entries become 0 in both.
 func (w *attnGemm) bwdRow(r int) {
 	i, _, _ := w.rowQuery(r)
 	srow := w.s[r*w.kt : r*w.kt+w.nb]
@@ -508,6 +513,7 @@ func (w *attnGemm) bwdRow(r int) {
 	}
 	if w.d.bf16 {
 		RoundBF16(ps, ps)
+		RoundBF16(ds, ds)
 	}
 }
 

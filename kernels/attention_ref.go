@@ -51,8 +51,8 @@ func AttentionForwardRef[F float32 | float64](o, lse, q, k, v []F, b, t, h, kv, 
 
 // AttentionBackwardRef is the naive reference of AttentionBackward (accumulates into dq, dk,
 // dv): P = exp(S − lse), D = rowsum(dO∘O), dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − D),
-// dQ += scale·dS·K, dK += scale·dSᵀ·Q. With opt.BF16, q, k, v and P are the rounded operands
-// of the forward (dO and dS stay fp32).
+// dQ += scale·dS·K, dK += scale·dSᵀ·Q. With opt.BF16 every product's operands are rounded to
+// bfloat16: q, k, v and P as in the forward, dO, and scale·dS (D is summed from fp32 dO).
 func AttentionBackwardRef[F float32 | float64](dq, dk, dv, do, q, k, v, o, lse []F, b, t, h, kv, hd int, opt AttnOpts) {
 	checkAttention("AttentionBackwardRef", len(o), len(lse), len(q), len(k), len(v), b, t, h, kv, hd, opt)
 	checkAttentionGrads("AttentionBackwardRef", len(dq), len(dk), len(dv), len(do), b, t, h, kv, hd)
@@ -79,10 +79,11 @@ func AttentionBackwardRef[F float32 | float64](dq, dk, dv, do, q, k, v, o, lse [
 					pr := float64(rnd(F(p)))
 					var dp float64
 					for c := 0; c < hd; c++ {
-						dv[ki(bi, j, g, c)] += F(pr * float64(do[qi(bi, i, hi, c)]))
-						dp += float64(do[qi(bi, i, hi, c)]) * float64(rnd(v[ki(bi, j, g, c)]))
+						dor := float64(rnd(do[qi(bi, i, hi, c)]))
+						dv[ki(bi, j, g, c)] += F(pr * dor)
+						dp += dor * float64(rnd(v[ki(bi, j, g, c)]))
 					}
-					ds := p * (dp - dd) * scale
+					ds := float64(rnd(F(p * (dp - dd) * scale)))
 					for c := 0; c < hd; c++ {
 						dq[qi(bi, i, hi, c)] += F(ds * float64(rnd(k[ki(bi, j, g, c)])))
 						dk[ki(bi, j, g, c)] += F(ds * float64(rnd(q[qi(bi, i, hi, c)])))
