@@ -68,6 +68,39 @@ func BenchmarkAttentionPaths(bn *testing.B) {
 	}
 }
 
+// BenchmarkAttentionBF16Groups compares the two groups modes of the BF16 GEMM path, block
+// products on OpenBLAS (rounded fp32 copies) against the tiles variant (bf16Tile), forward
+// alone and forward+backward, at bench_torch.py's small shape.
+//
+//	go test ./kernels/ -run '^$' -bench AttentionBF16Groups -benchtime 10x
+func BenchmarkAttentionBF16Groups(bn *testing.B) {
+	b, t, h, kv, hd := 4, 512, 8, 4, 64
+	rng := newRNG(16)
+	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
+	do := randF32(rng, len(q), 1)
+	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
+	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
+	d := newAttnDims(b, t, h, kv, hd, AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd))), BF16: true})
+	for _, backward := range []bool{false, true} {
+		for _, im := range attnImpls[2:] {
+			name := im.name + "/forward"
+			if backward {
+				name += "+backward"
+			}
+			bn.Run(name, func(bn *testing.B) {
+				c0 := cpuTime()
+				for i := 0; i < bn.N; i++ {
+					im.fwd(d, o, lse, q, k, v)
+					if backward {
+						im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+					}
+				}
+				bn.ReportMetric(float64(cpuTime()-c0)/1e6/float64(bn.N), "cpu-ms/op")
+			})
+		}
+	}
+}
+
 // BenchmarkAttnNT measures the block micro-kernel alone (MB/s reads as MFLOP/s).
 func BenchmarkAttnNT(b *testing.B) {
 	rng := newRNG(1)

@@ -42,10 +42,27 @@ const (
 // that tests can compare the two.
 var attnKeepScores = 1 << 20
 
-// attnGroupsMode reports whether a call runs in groups mode.
-func attnGroupsMode(d *attnDims) bool {
+// attnMode is how the GEMM path runs a call: sequential or groups mode (above), and in groups
+// mode with BF16 either on OpenBLAS (rounded fp32 copies) or on bf16Tile (attention_tiles.go).
+type attnMode int
+
+const (
+	attnSequential attnMode = iota
+	attnGroups
+	attnGroupsTiles // groups mode, block products on bf16Tile (BF16 and an even head size only)
+)
+
+// attnModeFor picks the mode of a call: groups mode when there are at least GOMAXPROCS > 1
+// groups, on tiles where the CPU has the VDPBF16PS kernels and the call can use them.
+func attnModeFor(d *attnDims) attnMode {
 	p := runtime.GOMAXPROCS(0)
-	return p > 1 && d.b*d.kv >= p
+	switch {
+	case p <= 1 || d.b*d.kv < p:
+		return attnSequential
+	case hasAVX512BF16 && attnTilesOK(d):
+		return attnGroupsTiles
+	}
+	return attnGroups
 }
 
 // attnGemm is one call's state and scratch, reused through attnGemmPool.
@@ -68,6 +85,15 @@ type attnGemm struct {
 	bq, kt, diag            int  // queries per block, keys per tile, rows per GEMM on the causal edge
 	inline                  bool // groups mode: phases run on the calling goroutine
 	pass2                   bool // BF16 forward: the second pass over the keys
+
+	// The tiles variant (attention_tiles.go): operands as bfloat16 pairs.
+	tiles              bool
+	tp                 int // t rounded up to even
+	kW, vW, kP, vP     []uint32
+	q16, do16, qP, doP []uint32
+	p16, pT, dsT       []uint32
+	kwRow              []uint32  // [hd/2] one key's pairs on their way into kW or vW
+	zeroRow            []float32 // [hd] zeros: the key past an odd t
 }
 
 // attnPhase names the Go-side step attnGemm.run performs on a range of rows.
@@ -92,10 +118,11 @@ func attnGrow(p *[]float32, n int) {
 	*p = (*p)[:n]
 }
 
-func getAttnGemm(d *attnDims, groups bool) *attnGemm {
+func getAttnGemm(d *attnDims, mode attnMode) *attnGemm {
 	w := attnGemmPool.get()
 	w.d = *d
-	if groups {
+	w.tiles = mode == attnGroupsTiles && attnTilesOK(d)
+	if mode != attnSequential {
 		w.kt = attnSmallKeys
 		w.bq = max(1, attnBLASOneThread/(d.hd*attnSmallKeys)/d.rep)
 		w.diag = w.bq * d.rep
@@ -115,6 +142,10 @@ func getAttnGemm(d *attnDims, groups bool) *attnGemm {
 	if d.bf16 {
 		attnGrow(&w.kbuf, d.t*d.hd)
 		attnGrow(&w.vbuf, d.t*d.hd)
+	}
+	if w.tiles {
+		w.tilesScratch()
+		return w
 	}
 	attnGrow(&w.kT, d.t*d.hd)
 	attnGrow(&w.vT, d.t*d.hd)
@@ -136,10 +167,15 @@ func (w *attnGemm) team(n, grain int) {
 	attnTeamRun(w, &w.wg, n, grain)
 }
 
-// setGroup points the state at group (bi, g), rounding its K and V when BF16.
-func (w *attnGemm) setGroup(bi, g int) {
+// setGroup points the state at group (bi, g), rounding its K and V when BF16 (packing those the
+// forward, or else the backward, reads in the tiles variant).
+func (w *attnGemm) setGroup(bi, g int, bwd bool) {
 	d := &w.d
 	w.bi, w.g = bi, g
+	if w.tiles {
+		w.packKVTiles(bwd)
+		return
+	}
 	if !d.bf16 {
 		w.kp, w.vp, w.ld = w.k[d.kOff(bi, 0, g):], w.v[d.kOff(bi, 0, g):], d.kv*d.hd
 	} else {
@@ -154,6 +190,20 @@ func (w *attnGemm) setBlock(i0, nq int, init attnPhase) {
 	w.i0, w.nq, w.rows = i0, nq, nq*w.d.rep
 	w.phase = init
 	w.team(w.rows, max(1, 2048/w.d.hd))
+	if w.tiles && init == phBwdInit {
+		w.packBlockPairs(w.qP, w.q)
+		w.packBlockPairs(w.doP, w.do)
+	}
+}
+
+// firstTile is the first key tile's start for queries [i0, i1): their first visible key, made
+// even in the tiles variant (the extra key is masked like any other).
+func (w *attnGemm) firstTile(i0, i1 int) int {
+	j := w.d.minFirstKey(w.bi, i0, i1)
+	if w.tiles {
+		j &^= 1
+	}
+	return j
 }
 
 // tilePhase runs phase ph over the rows for the keys [j0, j0+nb).
@@ -200,7 +250,9 @@ func (w *attnGemm) scores(j0, nb int) {
 		if !ok {
 			return
 		}
-		if cols > 0 {
+		if w.tiles && cols > 0 { // one chunk: groups mode
+			w.scoresTiles(w.s, w.q16, w.kW, d.scale, j0, cols)
+		} else if cols > 0 {
 			Sgemm(false, false, rb-ra, cols, d.hd, d.scale, w.qs[ra*d.hd:], d.hd, w.kT[j0:], d.t, 0, w.s[ra*w.kt:], w.kt)
 		}
 	}
@@ -214,7 +266,9 @@ func (w *attnGemm) accumulatePV(j0, nb int) {
 		if !ok {
 			return
 		}
-		if cols > 0 {
+		if w.tiles && cols > 0 {
+			w.pvTiles(j0, cols)
+		} else if cols > 0 {
 			Sgemm(false, false, rb-ra, hd, cols, 1, w.s[ra*w.kt:], w.kt, w.vp[j0*w.ld:], w.ld, 1, w.acc[ra*hd:], hd)
 		}
 	}
@@ -225,7 +279,7 @@ func (w *attnGemm) accumulatePV(j0, nb int) {
 // BF16 rounds the normalised probabilities, so a first pass finds the log-sum-exp and a
 // second accumulates bf16(exp(S − lse))·bf16(V).
 func attentionForwardGEMM(d *attnDims, o, lse, q, k, v []float32) {
-	attentionGEMM(d, attnGroupsMode(d), false, o, lse, q, k, v, nil, nil, nil, nil)
+	attentionGEMM(d, attnModeFor(d), false, o, lse, q, k, v, nil, nil, nil, nil)
 }
 
 // attentionBackwardGEMM is AttentionBackward with the block products on Sgemm
@@ -235,12 +289,13 @@ func attentionForwardGEMM(d *attnDims, o, lse, q, k, v []float32) {
 // added to dq once per block. Every sum runs in a fixed order that depends only on the mode
 // (so on GOMAXPROCS), never on scheduling.
 func attentionBackwardGEMM(d *attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
-	attentionGEMM(d, attnGroupsMode(d), true, o, lse, q, k, v, do, dq, dk, dv)
+	attentionGEMM(d, attnModeFor(d), true, o, lse, q, k, v, do, dq, dk, dv)
 }
 
 // attnCall is one call's arguments, shared by the goroutines of groups mode.
 type attnCall struct {
 	d               attnDims
+	mode            attnMode
 	bwd             bool
 	o, lse, q, k, v []float32
 	do, dq, dk, dv  []float32
@@ -250,23 +305,23 @@ type attnCall struct {
 var attnCallPool freeList[attnCall]
 
 // attentionGEMM runs the forward (bwd false) or the backward in the given mode.
-func attentionGEMM(d *attnDims, groups, bwd bool, o, lse, q, k, v, do, dq, dk, dv []float32) {
+func attentionGEMM(d *attnDims, mode attnMode, bwd bool, o, lse, q, k, v, do, dq, dk, dv []float32) {
 	c := attnCallPool.get()
 	defer attnCallPool.put(c)
-	*c = attnCall{d: *d, bwd: bwd, o: o, lse: lse, q: q, k: k, v: v, do: do, dq: dq, dk: dk, dv: dv}
+	*c = attnCall{d: *d, mode: mode, bwd: bwd, o: o, lse: lse, q: q, k: k, v: v, do: do, dq: dq, dk: dk, dv: dv}
 	defer func() { *c = attnCall{} }()
-	if groups {
+	if mode != attnSequential {
 		attnTeamRun(c, &c.wg, d.b*d.kv, 1)
 		return
 	}
-	w := getAttnGemm(d, false)
+	w := getAttnGemm(d, attnSequential)
 	defer putAttnGemm(w)
 	c.runGroups(w, 0, d.b*d.kv)
 }
 
 // run is groups mode's work: the groups [lo, hi) on this goroutine with its own scratch.
 func (c *attnCall) run(lo, hi int) {
-	w := getAttnGemm(&c.d, true)
+	w := getAttnGemm(&c.d, c.mode)
 	defer putAttnGemm(w)
 	c.runGroups(w, lo, hi)
 }
@@ -275,7 +330,7 @@ func (c *attnCall) runGroups(w *attnGemm, lo, hi int) {
 	w.q, w.k, w.v, w.o, w.lse, w.do, w.dq = c.q, c.k, c.v, c.o, c.lse, c.do, c.dq
 	for it := lo; it < hi; it++ {
 		bi, g := it/c.d.kv, it%c.d.kv
-		w.setGroup(bi, g)
+		w.setGroup(bi, g, c.bwd)
 		if c.bwd {
 			w.backwardGroup(c.dk, c.dv)
 		} else {
@@ -286,11 +341,11 @@ func (c *attnCall) runGroups(w *attnGemm, lo, hi int) {
 
 // forwardGroup computes o and lse of the current group's query heads.
 func (w *attnGemm) forwardGroup() {
-	d, bi, hd := &w.d, w.bi, w.d.hd
+	d, hd := &w.d, w.d.hd
 	for i0 := 0; i0 < d.t; i0 += w.bq {
 		i1 := min(i0+w.bq, d.t)
 		w.setBlock(i0, i1-i0, phFwdInit)
-		jStart := d.minFirstKey(bi, i0, i1)
+		jStart := w.firstTile(i0, i1)
 		w.pass2 = false
 		// BF16's second pass needs the same scores again: keep each tile's (the block's
 		// whole row of scores, when it fits in attnKeepScores) rather than recompute it.
@@ -338,8 +393,18 @@ func (w *attnGemm) backwardGroup(dk, dv []float32) {
 	for i0 := 0; i0 < d.t; i0 += w.bq {
 		i1 := min(i0+w.bq, d.t)
 		w.setBlock(i0, i1-i0, phBwdInit)
-		for j0 := d.minFirstKey(bi, i0, i1); j0 < i1; j0 += w.kt {
+		for j0 := w.firstTile(i0, i1); j0 < i1; j0 += w.kt {
 			nb := min(w.kt, i1-j0)
+			if w.tiles { // one chunk: groups mode
+				_, _, cols, _ := w.chunk(0, j0, nb)
+				w.scoresTiles(w.s, w.q16, w.kW, d.scale, j0, cols)
+				w.scoresTiles(w.dp, w.do16, w.vW, 1, j0, cols)
+				w.tilePhase(phBwdTile, j0, nb)
+				w.packTilePairs(w.pT, w.s)
+				w.packTilePairs(w.dsT, w.dp)
+				w.backwardTileProducts(dk, dv, j0, cols)
+				continue
+			}
 			kp := w.kp[j0*w.ld:]
 			koff := d.kOff(bi, j0, g)
 			for c := 0; ; c++ { // S and dP
@@ -391,7 +456,11 @@ func (w *attnGemm) run(lo, hi int) {
 	case phFwdInit:
 		for r := lo; r < hi; r++ {
 			_, _, off := w.rowQuery(r)
-			w.packQ(r, off)
+			if w.tiles {
+				pairRow(w.q16[r*hd/2:], w.q[off:off+hd])
+			} else {
+				w.packQ(r, off)
+			}
 			w.m[r], w.l[r] = float32(math.Inf(-1)), 0
 			clear(w.acc[r*hd : (r+1)*hd])
 		}
@@ -416,9 +485,11 @@ func (w *attnGemm) run(lo, hi int) {
 	case phBwdInit:
 		for r := lo; r < hi; r++ {
 			i, hh, off := w.rowQuery(r)
-			w.packQ(r, off)
 			dor := w.do[off : off+hd]
-			if d.bf16 {
+			if w.tiles {
+				pairRow(w.q16[r*hd/2:], w.q[off:off+hd])
+				pairRow(w.do16[r*hd/2:], dor)
+			} else if w.packQ(r, off); d.bf16 {
 				RoundBF16(w.dos[r*hd:(r+1)*hd], dor)
 			} else {
 				copy(w.dos[r*hd:(r+1)*hd], dor)
@@ -465,6 +536,9 @@ func (w *attnGemm) fwdRow(r int) {
 	jlo, jhi := w.keyRange(i)
 	if jlo >= jhi {
 		clear(row)
+		if w.pass2 && w.tiles {
+			pairRow(w.p16[r*w.kt/2:], row)
+		}
 		return
 	}
 	clear(row[:jlo])
@@ -472,7 +546,11 @@ func (w *attnGemm) fwdRow(r int) {
 	vis := row[jlo:jhi]
 	if w.pass2 {
 		expSubInPlace(vis, w.lr[r])
-		RoundBF16(vis, vis)
+		if w.tiles {
+			pairRow(w.p16[r*w.kt/2:], row)
+		} else {
+			RoundBF16(vis, vis)
+		}
 		return
 	}
 	mx := max(w.m[r], sliceMax(vis))
@@ -498,6 +576,9 @@ func (w *attnGemm) bwdRow(r int) {
 	if jlo >= jhi {
 		clear(srow)
 		clear(drow)
+		if w.tiles {
+			pairRow(w.p16[r*w.kt/2:], drow)
+		}
 		return
 	}
 	clear(srow[:jlo])
@@ -511,7 +592,10 @@ func (w *attnGemm) bwdRow(r int) {
 	for j, p := range ps {
 		ds[j] = p * (ds[j] - dd) * scale
 	}
-	if w.d.bf16 {
+	switch {
+	case w.tiles: // rounded as they are packed: dS here, P by packTilePairs
+		pairRow(w.p16[r*w.kt/2:], drow)
+	case w.d.bf16:
 		RoundBF16(ps, ps)
 		RoundBF16(ds, ds)
 	}

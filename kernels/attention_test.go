@@ -106,18 +106,19 @@ type attnImpl struct {
 // GEMM path runs on OpenBLAS when it loaded, else on SgemmGo (the same code either way).
 var attnImpls = []attnImpl{
 	{"flash", attentionForwardFlash, attentionBackwardFlash},
-	attnGemmImpl("gemm-sequential", false),
-	attnGemmImpl("gemm-groups", true),
+	attnGemmImpl("gemm-sequential", attnSequential),
+	attnGemmImpl("gemm-groups", attnGroups),
+	attnGemmImpl("gemm-groups-tiles", attnGroupsTiles), // = gemm-groups unless BF16 and an even head size
 }
 
 // attnGemmImpl is the GEMM path forced into one mode.
-func attnGemmImpl(name string, groups bool) attnImpl {
+func attnGemmImpl(name string, mode attnMode) attnImpl {
 	return attnImpl{name,
 		func(d attnDims, o, lse, q, k, v []float32) {
-			attentionGEMM(&d, groups, false, o, lse, q, k, v, nil, nil, nil, nil)
+			attentionGEMM(&d, mode, false, o, lse, q, k, v, nil, nil, nil, nil)
 		},
 		func(d attnDims, dq, dk, dv, do, q, k, v, o, lse []float32) {
-			attentionGEMM(&d, groups, true, o, lse, q, k, v, do, dq, dk, dv)
+			attentionGEMM(&d, mode, true, o, lse, q, k, v, do, dq, dk, dv)
 		}}
 }
 
@@ -155,6 +156,7 @@ func TestAttentionFastMatchesRef(t *testing.T) {
 		{1, 520, 8, 2, 4, [][]int{{250, 10, 259, 1}}},      // key tiles start mid-sequence
 		{1, 400, 4, 2, 5, [][]int{{128, 128, 1, 127, 16}}}, // documents on block edges
 		{1, 200, 4, 2, 32, [][]int{{60, 10, 130}}},         // groups mode: 64-query blocks
+		{2, 77, 4, 2, 128, [][]int{{3, 74}, {77}}},         // Qwen3's head size: two column blocks of the tiles
 	}
 	for _, c := range cases {
 		for _, bf16 := range []bool{false, true} {

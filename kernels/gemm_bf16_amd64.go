@@ -14,6 +14,12 @@ func f32ToBF16AVX512(dst []uint16, src []float32)
 //go:noescape
 func roundBF16AVX512(dst, src []float32)
 
+// pairBF16AVX512 packs the first len(s0) &^ 15 pairs as pairBF16(s0[j], s1[j]) does;
+// len(dst), len(s1) >= len(s0). It needs AVX-512F.
+//
+//go:noescape
+func pairBF16AVX512(dst []uint32, s0, s1 []float32)
+
 var hasAVX512F = cpu.X86.HasAVX512F
 
 // roundBF16Row is RoundBF16 (bit for bit), 16 elements per instruction with AVX-512.
@@ -38,4 +44,17 @@ func f32ToBF16Row(dst []uint16, src []float32) {
 		f32ToBF16AVX512(dst, src)
 	}
 	f32ToBF16Scalar(dst[done:], src[done:])
+}
+
+// pairBF16Row is dst[j] = pairBF16(s0[j], s1[j]) for j < len(s0), 16 pairs per step with AVX-512.
+func pairBF16Row(dst []uint32, s0, s1 []float32) {
+	dst, s1 = dst[:len(s0)], s1[:len(s0)]
+	done := 0
+	if hasAVX512F {
+		done = len(s0) &^ 15
+		pairBF16AVX512(dst, s0, s1)
+	}
+	for j := done; j < len(s0); j++ {
+		dst[j] = pairBF16(s0[j], s1[j])
+	}
 }

@@ -74,3 +74,36 @@ rloop:
 
 rdone:
 	RET
+
+// func pairBF16AVX512(dst []uint32, s0, s1 []float32)
+// Packs len(s0) &^ 15 pairs: dst[j] = bits(s0[j]) | bits(s1[j])<<16, each rounded as
+// F32ToBF16Bits (pairBF16).
+TEXT ·pairBF16AVX512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ s0_base+24(FP), SI
+	MOVQ s0_len+32(FP), CX
+	MOVQ s1_base+48(FP), DX
+	SHRQ $4, CX
+	JZ   pdone
+	BF16_CONSTS
+	MOVL $0xffff0000, AX
+	VPBROADCASTD AX, Z8
+
+ploop:
+	VMOVDQU32 (SI), Z0
+	BF16_ROUND
+	VPSRLD    $16, Z6, Z10
+	VMOVDQU32 (DX), Z0
+	BF16_ROUND
+	VPANDD    Z8, Z6, Z6
+	VPORD     Z10, Z6, Z6
+	VMOVDQU32 Z6, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       ploop
+	VZEROUPPER
+
+pdone:
+	RET

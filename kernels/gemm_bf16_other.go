@@ -11,3 +11,10 @@ func roundBF16Row(dst, src []float32) {
 		dst[i] = RoundBF16Value(f)
 	}
 }
+
+func pairBF16Row(dst []uint32, s0, s1 []float32) {
+	dst, s1 = dst[:len(s0)], s1[:len(s0)]
+	for j, x := range s0 {
+		dst[j] = pairBF16(x, s1[j])
+	}
+}
