@@ -100,6 +100,10 @@ func Linear(tp *Tape, x, w *Tensor, bf16 bool) *Tensor {
 	o := w.Shape[0]
 	shape := append(slices.Clone(x.Shape[:len(x.Shape)-1]), o)
 	out, rec := result(tp, shape, x, w)
+	if bf16 && tp != nil {
+		linearBF16(tp, x, w, out, rec, n, in, o)
+		return out
+	}
 	gemm := kernels.Sgemm
 	if bf16 {
 		gemm = kernels.SgemmBF16
@@ -120,6 +124,33 @@ func Linear(tp *Tape, x, w *Tensor, bf16 bool) *Tensor {
 		})
 	}
 	return out
+}
+
+// linearBF16 is Linear in mixed precision on a tape, with the same numbers as SgemmBF16 but
+// fewer conversions: x's bfloat16 bits are made once per step (bf16Of) and shared by every
+// product that reads x, forward and backward; dy is converted once for its two products; the
+// weight is rounded per product (GemmBF16F32B), as keeping every weight's bits would cost a
+// bf16 copy of the model.
+func linearBF16(tp *Tape, x, w, out *Tensor, rec bool, n, in, o int) {
+	xb := tp.bf16Of(x)
+	kernels.GemmBF16F32B(false, true, n, o, in, 1, xb, in, w.Data, in, 0, out.Data, o)
+	if !rec {
+		return
+	}
+	tp.Record(func() {
+		g := out.Grad()
+		if g == nil {
+			return
+		}
+		gb := tp.scratch16(len(g))
+		kernels.F32ToBF16(gb, g)
+		if x.RequiresGrad { // dx[N,in] += dy[N,out] · w[out,in]
+			kernels.GemmBF16F32B(false, false, n, in, o, 1, gb, o, w.Data, in, 1, x.GradBuf(), in)
+		}
+		if w.RequiresGrad { // dw[out,in] += dyᵀ · x
+			kernels.GemmBF16(true, false, o, in, n, 1, gb, o, xb, in, 1, w.GradBuf(), in)
+		}
+	})
 }
 
 // RoPE rotates every head of x [N, heads·hd] by the table row pos[i] of token i.

@@ -1,5 +1,7 @@
 package autograd
 
+import "github.com/gwen-ml/gwen/kernels"
+
 // Tape records, op by op, the closures that propagate gradients backwards. Ops append to it
 // during the forward pass; Backward runs them in reverse. A nil *Tape records nothing.
 //
@@ -10,8 +12,11 @@ package autograd
 // every step: a new tape starts with no memory to recycle.
 type Tape struct {
 	backward []func()
-	mem      arena
-	sub      *Tape // reused for recomputing checkpointed blocks
+	mem      arena[float32]
+	mem16    arena[uint16] // the bfloat16 copies bf16Of keeps for the step
+	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
+	tmp16    []uint16      // scratch16's buffer
+	sub      *Tape         // reused for recomputing checkpointed blocks
 }
 
 // NewTape returns an empty tape.
@@ -65,7 +70,45 @@ func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
 		tp.backward[i] = nil
 	}
 	tp.backward = tp.backward[:0]
+	tp.releaseMem()
+}
+
+// releaseMem ends the step's memory: activations, their gradients and bf16 copies.
+func (tp *Tape) releaseMem() {
+	for i, t := range tp.shadowed {
+		t.bf16 = nil
+		tp.shadowed[i] = nil
+	}
+	tp.shadowed = tp.shadowed[:0]
 	tp.mem.release()
+	tp.mem16.release()
+}
+
+// bf16Of returns t's data rounded to bfloat16 bits (kernels.F32ToBF16): converted on first use
+// in this step, then kept in this tape's memory until the step ends, so a tensor read by several
+// bf16 products (x by the q, k and v projections, and again by their weight gradients) is
+// converted once. t's data must not change until then, as every op already assumes of its
+// inputs.
+func (tp *Tape) bf16Of(t *Tensor) []uint16 {
+	r := t
+	if r.base != nil {
+		r = r.base
+	}
+	if r.bf16 == nil {
+		r.bf16 = tp.mem16.get(len(r.Data))
+		kernels.F32ToBF16(r.bf16, r.Data)
+		tp.shadowed = append(tp.shadowed, r)
+	}
+	return r.bf16[:len(t.Data)]
+}
+
+// scratch16 returns a buffer of n bfloat16 values with arbitrary contents, valid until the next
+// call: for a conversion used within one backward step.
+func (tp *Tape) scratch16(n int) []uint16 {
+	if cap(tp.tmp16) < n {
+		tp.tmp16 = make([]uint16, n)
+	}
+	return tp.tmp16[:n]
 }
 
 // Alloc returns a buffer of n floats with arbitrary contents that lives until the end of this
@@ -93,7 +136,7 @@ func (tp *Tape) NewTensor(shape ...int) *Tensor {
 func (tp *Tape) Reset() {
 	clear(tp.backward)
 	tp.backward = tp.backward[:0]
-	tp.mem.release()
+	tp.releaseMem()
 }
 
 // Checkpoint runs fn without recording its internals, keeping nothing but what fn closes over; in backward

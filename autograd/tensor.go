@@ -19,8 +19,9 @@ type Tensor struct {
 	Name         string // parameter name (HF), for messages and checkpoints
 
 	grad []float32
-	base *Tensor // a Reshape view shares its base's data and gradient
-	tape *Tape   // where an activation's gradient memory comes from; nil for parameters
+	base *Tensor  // a Reshape view shares its base's data and gradient
+	tape *Tape    // where an activation's gradient memory comes from; nil for parameters
+	bf16 []uint16 // this step's bfloat16 copy of Data (Tape.bf16Of); nil outside a step
 }
 
 // New wraps data (not copied) as a tensor of the given shape.

@@ -22,8 +22,15 @@ func BF16BitsToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 
 func RoundBF16Value(f float32) float32 { return BF16BitsToF32(F32ToBF16Bits(f)) }
 
 // F32ToBF16 converts src to bfloat16 bits in dst (len(dst) >= len(src)); vectorised where the
-// CPU has AVX-512, bit for bit the same as F32ToBF16Bits.
-func F32ToBF16(dst []uint16, src []float32) { f32ToBF16Row(dst, src) }
+// CPU has AVX-512, split over Parallel when large, bit for bit the same as F32ToBF16Bits.
+func F32ToBF16(dst []uint16, src []float32) {
+	if len(src) < 2*convertGrain {
+		f32ToBF16Row(dst, src)
+		return
+	}
+	dst = dst[:len(src)]
+	Parallel(len(src), convertGrain, func(lo, hi int) { f32ToBF16Row(dst[lo:hi], src[lo:hi]) })
+}
 
 // f32ToBF16Scalar is F32ToBF16 one element at a time (the vector path's tails and fallback).
 func f32ToBF16Scalar(dst []uint16, src []float32) {

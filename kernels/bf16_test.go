@@ -60,3 +60,32 @@ func TestRoundBF16SliceMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// F32ToBF16 on a slice large enough to be split over Parallel, and pairBF16Row (the tiles'
+// two-row packing, with its vector body and scalar tail), bit for bit against F32ToBF16Bits.
+func TestF32ToBF16LargeAndPairsMatchScalar(t *testing.T) {
+	x := uint32(777)
+	src := make([]float32, 3*convertGrain+13)
+	for i := range src {
+		x = x*1664525 + 1013904223
+		src[i] = math.Float32frombits(x)
+	}
+	src[5], src[70001] = float32(math.NaN()), float32(math.Inf(-1))
+	got := make([]uint16, len(src))
+	F32ToBF16(got, src)
+	for i, f := range src {
+		if got[i] != F32ToBF16Bits(f) {
+			t.Fatalf("F32ToBF16: element %d (%#08x) = %#04x, want %#04x", i, math.Float32bits(f), got[i], F32ToBF16Bits(f))
+		}
+	}
+	for _, n := range []int{0, 1, 15, 16, 17, 64, 77} {
+		s0, s1 := src[:n], src[1000:1000+n]
+		p := make([]uint32, n)
+		pairBF16Row(p, s0, s1)
+		for j := range p {
+			if want := uint32(F32ToBF16Bits(s0[j])) | uint32(F32ToBF16Bits(s1[j]))<<16; p[j] != want {
+				t.Fatalf("pairBF16Row n=%d: pair %d = %#08x, want %#08x", n, j, p[j], want)
+			}
+		}
+	}
+}

@@ -27,6 +27,22 @@ func GemmBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda i
 	gemmBF16Widen(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// GemmBF16F32B is GemmBF16 with B given in fp32: op(B) is rounded to bfloat16 bits in reused
+// scratch (as SgemmBF16 rounds it), then multiplied. For products whose A is already in bits and
+// whose B (a weight) is not worth keeping in bits.
+func GemmBF16F32B(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if gemmTrivial(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	rb, cb := storedShape(transB, k, n)
+	pb := bf16Bits.get()
+	defer bf16Bits.put(pb)
+	b16 := toBF16Matrix(pb, b, rb, cb, ldb)
+	GemmBF16(transA, transB, m, n, k, alpha, a, lda, b16, cb, beta, c, ldc)
+}
+
 // gemmBF16Widen is GemmBF16 without oneDNN, on validated, non-trivial shapes: op(A) and op(B)
 // widened to fp32 scratch, then Sgemm.
 func gemmBF16Widen(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,

@@ -138,6 +138,10 @@ func TestSgemmBF16Large(t *testing.T) {
 				got := g.run(SgemmBF16)
 				gemmCompare(t, "SgemmBF16", r, got, want, 1e-5)
 				gemmCompare(t, "GemmBF16", r, g.runBF16(GemmBF16, a16, b16), want, 1e-5)
+				f32b := func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, _ []uint16, ldb int, beta float32, c []float32, ldc int) {
+					GemmBF16F32B(transA, transB, m, n, k, alpha, a, lda, g.b, ldb, beta, c, ldc)
+				}
+				gemmCompare(t, "GemmBF16F32B", r, g.runBF16(f32b, a16, nil), want, 1e-5)
 				fp32 := g.run(SgemmRef)
 				worst, scale := 0.0, g.scale()
 				for i := range got {
