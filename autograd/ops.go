@@ -19,11 +19,7 @@ func result(tp *Tape, shape []int, inputs ...*Tensor) (*Tensor, bool) {
 	return out, rec
 }
 
-func addInto(dst, src []float32) {
-	for i, v := range src {
-		dst[i] += v
-	}
-}
+func addInto(dst, src []float32) { kernels.Add(dst, dst, src) }
 
 // Add: out = a + b (same shape), the residual connection.
 func Add(tp *Tape, a, b *Tensor) *Tensor {
@@ -31,9 +27,7 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 		panic(fmt.Sprintf("autograd.Add: %v + %v", a.Shape, b.Shape))
 	}
 	out, rec := result(tp, a.Shape, a, b)
-	for i := range out.Data {
-		out.Data[i] = a.Data[i] + b.Data[i]
-	}
+	kernels.Add(out.Data, a.Data, b.Data)
 	if rec {
 		tp.Record(func() {
 			g := out.Grad()
@@ -41,10 +35,10 @@ func Add(tp *Tape, a, b *Tensor) *Tensor {
 				return
 			}
 			if a.RequiresGrad {
-				addInto(a.GradBuf(), g)
+				a.accumulateGrad(tp, g, true)
 			}
 			if b.RequiresGrad {
-				addInto(b.GradBuf(), g)
+				b.accumulateGrad(tp, g, false)
 			}
 		})
 	}

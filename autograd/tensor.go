@@ -9,6 +9,8 @@ package autograd
 import (
 	"fmt"
 	"slices"
+
+	"github.com/gwen-ml/gwen/kernels"
 )
 
 // Tensor is a dense, row-major float32 array with an optional gradient of the same size.
@@ -78,6 +80,28 @@ func (t *Tensor) GradBuf() []float32 {
 		}
 	}
 	return t.grad
+}
+
+// accumulateGrad adds g to t's gradient. A gradient that does not exist yet starts as a copy of
+// g (no zeroing, then adding) or, with take, as g itself: the caller hands over g's buffer
+// (tape memory it no longer reads), which t keeps only if it is an activation of tape tp, so
+// the buffer is recycled with t's own memory.
+func (t *Tensor) accumulateGrad(tp *Tape, g []float32, take bool) {
+	r := t
+	if r.base != nil {
+		r = r.base
+	}
+	switch {
+	case r.grad != nil:
+		addInto(r.grad, g)
+	case take && tp != nil && r.tape == tp:
+		r.grad = g
+	case r.tape != nil:
+		r.grad = r.tape.mem.get(len(r.Data))
+		kernels.Copy(r.grad, g)
+	default:
+		r.grad = slices.Clone(g)
+	}
 }
 
 // SetGrad replaces the gradient buffer (len must equal Numel), e.g. to feed known gradients.

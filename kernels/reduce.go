@@ -44,6 +44,27 @@ func Scale(x []float32, s float32) {
 	})
 }
 
+// Add writes dst = a + b element-wise (equal lengths; dst may be a or b), split over Parallel.
+func Add(dst, a, b []float32) {
+	if len(a) != len(dst) || len(b) != len(dst) {
+		panic("kernels.Add: lengths differ")
+	}
+	Parallel(len(dst), 1<<15, func(lo, hi int) {
+		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
+		for i := range d {
+			d[i] = x[i] + y[i]
+		}
+	})
+}
+
+// Copy is copy(dst, src) for equal lengths, split over Parallel.
+func Copy(dst, src []float32) {
+	if len(src) != len(dst) {
+		panic("kernels.Copy: lengths differ")
+	}
+	Parallel(len(dst), 1<<16, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
+}
+
 // SumSquaresRef is the naive reference of SumSquares.
 func SumSquaresRef[F float32 | float64](x []F) float64 {
 	var s float64

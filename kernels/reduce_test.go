@@ -22,3 +22,24 @@ func TestSumSquaresAndScale(t *testing.T) {
 		closeTo(t, label("Scale n=%d", n), y, yr, 0, 0)
 	}
 }
+
+// Add and Copy against plain loops, below and above the size where they split.
+func TestAddAndCopy(t *testing.T) {
+	rng := newRNG(9)
+	for _, n := range []int{0, 1, 1000, 1<<15 + 3, 3<<16 + 1} {
+		a, b := randF32(rng, n, 1), randF32(rng, n, 1)
+		got, want := make([]float32, n), make([]float32, n)
+		Add(got, a, b)
+		for i := range want {
+			want[i] = a[i] + b[i]
+		}
+		closeTo(t, label("Add n=%d", n), got, want, 0, 0)
+		Add(got, got, a) // in place
+		for i := range want {
+			want[i] += a[i]
+		}
+		closeTo(t, label("Add in place n=%d", n), got, want, 0, 0)
+		Copy(got, b)
+		closeTo(t, label("Copy n=%d", n), got, b, 0, 0)
+	}
+}
