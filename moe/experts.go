@@ -29,10 +29,6 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 			panic(fmt.Sprintf("moe.MixExperts: x %v, expert %d gate %v up %v down %v", x.Shape, e, ex.Gate.Shape, ex.Up.Shape, ex.Down.Shape))
 		}
 	}
-	gemm := kernels.Sgemm
-	if bf16 {
-		gemm = kernels.SgemmBF16
-	}
 	r := route(logits.Data, n, E, k, norm)
 	m := n * k
 	inputs := []*autograd.Tensor{x, logits}
@@ -44,28 +40,43 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 	clear(out.Data)
 	out.RequiresGrad = rec
 
-	// Work buffers come from a pool and go back when backward is done (or now, without a
+	// Work buffers come from pools and go back when backward is done (or now, without a
 	// tape): the steady-state step allocates none of them. Every one is fully overwritten.
+	// In mixed precision an activation that several products read is converted to bfloat16
+	// once: x's gathered rows (gate, up, and their weight gradients) and h (down and its).
 	bxg, bg, bu, bh, bo := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I), getBuf(m*d)
-	xg := *bxg               // [M, D] x's rows in grouped order
+	xg := operand{f: *bxg}   // [M, D] x's rows in grouped order
 	g, u, h := *bg, *bu, *bh // [M, I] gate, up, silu(gate)·up
 	o := *bo                 // [M, D] expert outputs, unweighted
-	gathered(xg, x.Data, r.rowToken, d)
+	gathered(xg.f, x.Data, r.rowToken, d)
+	var bits []*[]uint16 // xg's and h's bits, kept for backward
+	hb := operand{f: h}
+	if bf16 {
+		bx, bhb := getBits(m*d), getBits(m*I)
+		bits = []*[]uint16{bx, bhb}
+		xg.b, hb.b = *bx, *bhb
+		kernels.F32ToBF16(xg.b, xg.f)
+		putBuf(bxg) // the bits are all that is read from here on
+		bxg, xg.f = nil, nil
+	}
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c == 0 {
 			continue
 		}
-		gemm(false, true, c, I, d, 1, xg[lo*d:], d, ex.Gate.Data, d, 0, g[lo*I:], I)
-		gemm(false, true, c, I, d, 1, xg[lo*d:], d, ex.Up.Data, d, 0, u[lo*I:], I)
+		xg.times(false, true, c, I, d, lo*d, ex.Gate.Data, d, 0, g[lo*I:], I)
+		xg.times(false, true, c, I, d, lo*d, ex.Up.Data, d, 0, u[lo*I:], I)
 	}
 	kernels.SwiGLUForward(h, g, u, m*I)
+	if bf16 {
+		kernels.F32ToBF16(hb.b, h)
+	}
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c == 0 {
 			continue
 		}
-		gemm(false, true, c, d, I, 1, h[lo*I:], I, ex.Down.Data, I, 0, o[lo*d:], d)
+		hb.times(false, true, c, d, I, lo*I, ex.Down.Data, I, 0, o[lo*d:], d)
 	}
 	kernels.Parallel(n, 64, func(lo, hi int) { // y[n] = Σ_j w[n,j] · o[row of slot (n,j)]
 		for t := lo; t < hi; t++ {
@@ -79,34 +90,92 @@ func MixExperts(tp *autograd.Tape, x, logits *autograd.Tensor, experts []Expert,
 		}
 	})
 	putBuf(bo)
+	release := func() {
+		if bxg != nil {
+			putBuf(bxg)
+		}
+		putBuf(bg, bu, bh)
+		putBits(bits...)
+	}
 	if !rec {
-		putBuf(bxg, bg, bu, bh)
+		release()
 		return out, r
 	}
 	tp.Record(func() {
 		if dy := out.Grad(); dy != nil {
-			mixExpertsBackward(r, dy, x, logits, experts, xg, g, u, h, d, I, gemm)
+			mixExpertsBackward(r, dy, x, logits, experts, xg, g, u, hb, d, I)
 		}
-		putBuf(bxg, bg, bu, bh)
+		release()
 	})
 	return out, r
 }
 
+// operand is an activation matrix that the experts' products read: fp32 data f, and in mixed
+// precision its bfloat16 bits b, converted once and read by every bf16 product instead of f.
+type operand struct {
+	f []float32
+	b []uint16
+}
+
+// times computes C = op(A)·op(W) + beta·C for A = this operand from element off (stride lda)
+// and a weight W in fp32 (rounded per product in mixed precision).
+func (a operand) times(transA, transB bool, m, n, k, off int, w []float32, ldw int, beta float32, c []float32, ldc int) {
+	if a.b != nil {
+		kernels.GemmBF16F32B(transA, transB, m, n, k, 1, a.b[off:], lda(transA, m, k), w, ldw, beta, c, ldc)
+		return
+	}
+	kernels.Sgemm(transA, transB, m, n, k, 1, a.f[off:], lda(transA, m, k), w, ldw, beta, c, ldc)
+}
+
+// timesAct is times with B another operand from element offB (stride ldb).
+func (a operand) timesAct(transA bool, m, n, k, off int, b operand, offB, ldb int, beta float32, c []float32, ldc int) {
+	if a.b != nil {
+		kernels.GemmBF16(transA, false, m, n, k, 1, a.b[off:], lda(transA, m, k), b.b[offB:], ldb, beta, c, ldc)
+		return
+	}
+	kernels.Sgemm(transA, false, m, n, k, 1, a.f[off:], lda(transA, m, k), b.f[offB:], ldb, beta, c, ldc)
+}
+
+// lda is the row stride of a packed op(A) of m×k: k, or m when transposed.
+func lda(trans bool, m, k int) int {
+	if trans {
+		return m
+	}
+	return k
+}
+
+// toBits converts f into the bits of a pooled buffer (appended to held) when bf16.
+func toBits(f []float32, bf16 bool, held *[]*[]uint16) operand {
+	op := operand{f: f}
+	if bf16 {
+		p := getBits(len(f))
+		*held = append(*held, p)
+		op.b = *p
+		kernels.F32ToBF16(op.b, f)
+	}
+	return op
+}
+
 // mixExpertsBackward propagates dy [N, D] through MixExperts.
 func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, experts []Expert,
-	xg, g, u, h []float32, d, I int, gemm func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
+	xg operand, g, u []float32, hb operand, d, I int) {
 	n, k := r.N, r.K
 	m := n * k
+	h := hb.f
+	bf16 := hb.b != nil
 	bdyg, bdhu, bdg, bdu, bdw := getBuf(m*d), getBuf(m*I), getBuf(m*I), getBuf(m*I), getBuf(m)
 	defer putBuf(bdyg, bdhu, bdg, bdu, bdw)
+	var held []*[]uint16
+	defer func() { putBits(held...) }()
 	dyg := *bdyg // [M, D] dy in grouped order, unweighted; later dx in grouped order
 	dhu := *bdhu // [M, I] dy·down, before the mixing weight; later dh
 	dg, du := *bdg, *bdu
 	gathered(dyg, dy, r.rowToken, d)
+	dygOp := toBits(dyg, bf16, &held)
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c > 0 {
-			gemm(false, false, c, I, d, 1, dyg[lo*d:], d, ex.Down.Data, I, 0, dhu[lo*I:], I)
+			dygOp.times(false, false, c, I, d, lo*d, ex.Down.Data, I, 0, dhu[lo*I:], I)
 		}
 	}
 	// dL/dw of a slot is <dy[n], o_row> = <dy[n]·down, h_row>. Then scale by w: dh = w·dhu
@@ -131,23 +200,27 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 	clear(dg) // SwiGLUBackward accumulates
 	clear(du)
 	kernels.SwiGLUBackward(dg, du, dhu, g, u, m*I)
+	if bf16 { // the weighted dy, in the bits buffer the unweighted one used
+		kernels.F32ToBF16(dygOp.b, dyg)
+	}
+	dgOp, duOp := toBits(dg, bf16, &held), toBits(du, bf16, &held)
 	for e, ex := range experts {
 		lo, c := r.offsets[e], r.Counts[e]
 		if c == 0 {
 			continue
 		}
 		if ex.Down.RequiresGrad { // ddown[D, I] += (w·dy)ᵀ · h
-			gemm(true, false, d, I, c, 1, dyg[lo*d:], d, h[lo*I:], I, 1, ex.Down.GradBuf(), I)
+			dygOp.timesAct(true, d, I, c, lo*d, hb, lo*I, I, 1, ex.Down.GradBuf(), I)
 		}
 		if ex.Gate.RequiresGrad { // dgate[I, D] += dgᵀ · x
-			gemm(true, false, I, d, c, 1, dg[lo*I:], I, xg[lo*d:], d, 1, ex.Gate.GradBuf(), d)
+			dgOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, 1, ex.Gate.GradBuf(), d)
 		}
 		if ex.Up.RequiresGrad {
-			gemm(true, false, I, d, c, 1, du[lo*I:], I, xg[lo*d:], d, 1, ex.Up.GradBuf(), d)
+			duOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, 1, ex.Up.GradBuf(), d)
 		}
 		if x.RequiresGrad { // dx rows = dg·gate + du·up, over dyg's memory
-			gemm(false, false, c, d, I, 1, dg[lo*I:], I, ex.Gate.Data, d, 0, dyg[lo*d:], d)
-			gemm(false, false, c, d, I, 1, du[lo*I:], I, ex.Up.Data, d, 1, dyg[lo*d:], d)
+			dgOp.times(false, false, c, d, I, lo*I, ex.Gate.Data, d, 0, dyg[lo*d:], d)
+			duOp.times(false, false, c, d, I, lo*I, ex.Up.Data, d, 1, dyg[lo*d:], d)
 		}
 	}
 	if x.RequiresGrad {
@@ -213,50 +286,61 @@ func shapeIs(t *autograd.Tensor, rows, cols int) bool {
 	return len(t.Shape) == 2 && t.Shape[0] == rows && t.Shape[1] == cols
 }
 
-// bufFree holds the op's work buffers between steps. getBuf takes the smallest buffer that
-// fits, so every size keeps its own buffer from step to step. (A sync.Pool drops its buffers at
+// bufPool holds the op's work buffers between steps. get takes the smallest buffer that fits,
+// so every size keeps its own buffer from step to step. (A sync.Pool drops its buffers at
 // every garbage collection, and hands any size to any request: the steady-state step then
 // allocated, and page-faulted on, hundreds of MB.)
-var bufFree struct {
+type bufPool[T any] struct {
 	mu   sync.Mutex
-	bufs []*[]float32
+	bufs []*[]T
 }
 
-// getBuf returns a buffer of length n (contents undefined): the smallest free one that fits,
+var (
+	f32Bufs bufPool[float32]
+	b16Bufs bufPool[uint16] // bfloat16 bits
+)
+
+// get returns a buffer of length n (contents undefined): the smallest free one that fits,
 // else the largest free one grown, else a new one.
-func getBuf(n int) *[]float32 {
-	bufFree.mu.Lock()
+func (bp *bufPool[T]) get(n int) *[]T {
+	bp.mu.Lock()
 	pick := -1
-	for i, p := range bufFree.bufs {
+	for i, p := range bp.bufs {
 		if pick < 0 {
 			pick = i
 			continue
 		}
-		c, best := cap(*p), cap(*bufFree.bufs[pick])
+		c, best := cap(*p), cap(*bp.bufs[pick])
 		if (c >= n && (best < n || c < best)) || (best < n && c > best) {
 			pick = i
 		}
 	}
-	var p *[]float32
+	var p *[]T
 	if pick >= 0 {
-		p = bufFree.bufs[pick]
-		last := len(bufFree.bufs) - 1
-		bufFree.bufs[pick] = bufFree.bufs[last]
-		bufFree.bufs[last] = nil
-		bufFree.bufs = bufFree.bufs[:last]
+		p = bp.bufs[pick]
+		last := len(bp.bufs) - 1
+		bp.bufs[pick] = bp.bufs[last]
+		bp.bufs[last] = nil
+		bp.bufs = bp.bufs[:last]
 	} else {
-		p = new([]float32)
+		p = new([]T)
 	}
-	bufFree.mu.Unlock()
+	bp.mu.Unlock()
 	if cap(*p) < n {
-		*p = make([]float32, n)
+		*p = make([]T, n)
 	}
 	*p = (*p)[:n]
 	return p
 }
 
-func putBuf(ps ...*[]float32) {
-	bufFree.mu.Lock()
-	bufFree.bufs = append(bufFree.bufs, ps...)
-	bufFree.mu.Unlock()
+func (bp *bufPool[T]) put(ps ...*[]T) {
+	bp.mu.Lock()
+	bp.bufs = append(bp.bufs, ps...)
+	bp.mu.Unlock()
 }
+
+// getBuf and putBuf are f32Bufs' get and put.
+func getBuf(n int) *[]float32 { return f32Bufs.get(n) }
+func putBuf(ps ...*[]float32) { f32Bufs.put(ps...) }
+func getBits(n int) *[]uint16 { return b16Bufs.get(n) }
+func putBits(ps ...*[]uint16) { b16Bufs.put(ps...) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/internal/golden"
+	"github.com/gwen-ml/gwen/kernels"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 	"github.com/gwen-ml/gwen/moe"
@@ -516,5 +517,95 @@ func TestBadMoECheckpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// MixExperts in mixed precision follows the rule in forward and backward: every expert product
+// multiplies bfloat16-rounded operands (x, h and the weights forward; dy, the weighted dy, dg,
+// du, x, h and the weights backward) and sums in fp32. Checked against a float64 evaluation of
+// that rule; the tolerance allows a rounding of an fp32 intermediate (h, dg, du) to land on the
+// other side of a bfloat16 boundary.
+func TestMixExpertsBF16Rule(t *testing.T) {
+	const N, D, E, K, I = 24, 32, 4, 2, 40
+	r := rand.New(rand.NewPCG(12, 13))
+	rb := func(v float32) float64 { return float64(kernels.RoundBF16Value(v)) }
+	x := autograd.New(randVec(r, N*D, 1), N, D)
+	x.RequiresGrad = true
+	logits := autograd.New(randVec(r, N*E, 1), N, E)
+	logits.RequiresGrad = true
+	experts := make([]moe.Expert, E)
+	for e := range experts {
+		experts[e] = moe.Expert{
+			Gate: autograd.Param("g", randVec(r, I*D, 0.3), I, D),
+			Up:   autograd.Param("u", randVec(r, I*D, 0.3), I, D),
+			Down: autograd.Param("d", randVec(r, D*I, 0.3), D, I),
+		}
+	}
+	tp := autograd.NewTape()
+	y, rt := moe.MixExperts(tp, x, logits, experts, K, true, true)
+	dy := randVec(r, N*D, 1)
+	yv := slices.Clone(y.Data) // the tape recycles y's memory in backward
+	tp.BackwardFrom(y, dy)
+
+	wantY, wantDx := make([]float64, N*D), make([]float64, N*D)
+	wantDg, wantDu, wantDd := make([][]float64, E), make([][]float64, E), make([][]float64, E)
+	for e := range E {
+		wantDg[e], wantDu[e], wantDd[e] = make([]float64, I*D), make([]float64, I*D), make([]float64, D*I)
+	}
+	for n := range N {
+		for j := range K {
+			e, w := int(rt.Experts[n*K+j]), rt.Weights[n*K+j]
+			ex := experts[e]
+			g, u, h, hr := make([]float64, I), make([]float64, I), make([]float64, I), make([]float64, I)
+			for i := range I {
+				for d := range D {
+					g[i] += rb(x.Data[n*D+d]) * rb(ex.Gate.Data[i*D+d])
+					u[i] += rb(x.Data[n*D+d]) * rb(ex.Up.Data[i*D+d])
+				}
+				sig := 1 / (1 + math.Exp(-g[i]))
+				h[i] = g[i] * sig * u[i]
+				hr[i] = rb(float32(h[i]))
+			}
+			dhu := make([]float64, I)
+			for d := range D {
+				var o float64
+				for i := range I {
+					o += hr[i] * rb(ex.Down.Data[d*I+i])
+					dhu[i] += rb(dy[n*D+d]) * rb(ex.Down.Data[d*I+i])
+					wantDd[e][d*I+i] += rb(w*dy[n*D+d]) * hr[i]
+				}
+				wantY[n*D+d] += float64(w) * o
+			}
+			for i := range I {
+				sig := 1 / (1 + math.Exp(-g[i]))
+				dh := float64(w) * dhu[i]
+				dg := rb(float32(dh * u[i] * sig * (1 + g[i]*(1-sig))))
+				du := rb(float32(dh * g[i] * sig))
+				for d := range D {
+					wantDg[e][i*D+d] += dg * rb(x.Data[n*D+d])
+					wantDu[e][i*D+d] += du * rb(x.Data[n*D+d])
+					wantDx[n*D+d] += dg*rb(ex.Gate.Data[i*D+d]) + du*rb(ex.Up.Data[i*D+d])
+				}
+			}
+		}
+	}
+	check := func(name string, got []float32, want []float64) {
+		t.Helper()
+		scale := 0.0
+		for _, v := range want {
+			scale = max(scale, math.Abs(v))
+		}
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 4e-3*scale {
+				t.Fatalf("%s[%d] = %v, want %v (largest |value| %.3g)", name, i, got[i], want[i], scale)
+			}
+		}
+	}
+	check("y", yv, wantY)
+	check("dx", x.Grad(), wantDx)
+	for e, ex := range experts {
+		check(fmt.Sprintf("expert %d dgate", e), ex.Gate.Grad(), wantDg[e])
+		check(fmt.Sprintf("expert %d dup", e), ex.Up.Grad(), wantDu[e])
+		check(fmt.Sprintf("expert %d ddown", e), ex.Down.Grad(), wantDd[e])
 	}
 }
