@@ -3,7 +3,7 @@
 // func adamwAVX512(p, g, m, v []float32, c *[8]float32)
 // AdamW's element-wise update (adamw.go) over the first len(p) &^ 15 elements, the same
 // float32 operations in the same order as the Go loop, so the results are bit-identical:
-// c = {decay, 1−β1, β2, 1−β2, sqrt(1−β2^t), eps, step size, unused}.
+// c = {decay, 1−β1, β2, 1−β2, sqrt(1−β2^t), eps, step size, gradient scale}.
 TEXT ·adamwAVX512(SB), NOSPLIT, $0-104
 	MOVQ p_base+0(FP), DI
 	MOVQ p_len+8(FP), CX
@@ -18,12 +18,14 @@ TEXT ·adamwAVX512(SB), NOSPLIT, $0-104
 	VBROADCASTSS 16(AX), Z14 // sqrt(1−β2^t)
 	VBROADCASTSS 20(AX), Z15 // eps
 	VBROADCASTSS 24(AX), Z16 // step size
+	VBROADCASTSS 28(AX), Z17 // gradient scale
 	SHRQ $4, CX
 	JZ   done
 
 loop:
 	VMOVUPS (DI), Z0 // p
 	VMOVUPS (SI), Z1 // g
+	VMULPS  Z17, Z1, Z1 // ·scale
 	VMOVUPS (R8), Z2 // m
 	VMOVUPS (R9), Z3 // v
 	VMULPS  Z10, Z0, Z0 // p·decay

@@ -15,8 +15,8 @@ func TestAdamWTwoStepsByHand(t *testing.T) {
 	g2 := []float64{-0.2, 1, 0, 0.5}
 	p := to32(p0)
 	m, v := make([]float32, 4), make([]float32, 4)
-	AdamW(p, to32(g1), m, v, float32(lr), float32(b1), float32(b2), float32(eps), float32(wd), 1)
-	AdamW(p, to32(g2), m, v, float32(lr), float32(b1), float32(b2), float32(eps), float32(wd), 2)
+	AdamW(p, to32(g1), m, v, 1, float32(lr), float32(b1), float32(b2), float32(eps), float32(wd), 1)
+	AdamW(p, to32(g2), m, v, 1, float32(lr), float32(b1), float32(b2), float32(eps), float32(wd), 2)
 	// The kernel receives float32 hyper-parameters; use the same values here.
 	b1, b2 = float64(float32(b1)), float64(float32(b2))
 	for i := range p0 {
@@ -43,8 +43,8 @@ func TestAdamWFastMatchesRef(t *testing.T) {
 			v[i] = float32(math.Abs(float64(v[i])))
 		}
 		pr, mr, vr := clone(p), clone(m), clone(v)
-		AdamW(p, g, m, v, 3e-4, 0.9, 0.999, 1e-8, 0.01, 7)
-		AdamWRef(pr, g, mr, vr, 3e-4, 0.9, 0.999, 1e-8, 0.01, 7)
+		AdamW(p, g, m, v, 0.75, 3e-4, 0.9, 0.999, 1e-8, 0.01, 7)
+		AdamWRef(pr, g, mr, vr, 0.75, 3e-4, 0.9, 0.999, 1e-8, 0.01, 7)
 		closeTo(t, label("p n=%d", n), p, pr, 1e-9, 1e-6)
 		closeTo(t, label("m n=%d", n), m, mr, 1e-12, 1e-6)
 		closeTo(t, label("v n=%d", n), v, vr, 1e-15, 1e-6)
@@ -70,9 +70,9 @@ func TestAdamWVectorBitIdentical(t *testing.T) {
 		}
 		cp := func(x []float32) []float32 { return append([]float32(nil), x...) }
 		p2, g2, m2, v2 := cp(p), cp(g), cp(m), cp(v)
-		AdamW(p, g, m, v, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
+		AdamW(p, g, m, v, 0.3, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
 		useVexpAVX512 = false
-		AdamW(p2, g2, m2, v2, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
+		AdamW(p2, g2, m2, v2, 0.3, 1e-3, 0.9, 0.95, 1e-8, 0.1, 3)
 		useVexpAVX512 = true
 		for i := range n {
 			for _, pair := range [][2]float32{{p[i], p2[i]}, {m[i], m2[i]}, {v[i], v2[i]}} {
@@ -93,6 +93,6 @@ func BenchmarkAdamW(b *testing.B) {
 	step := 0
 	for b.Loop() {
 		step++
-		AdamW(p, g, m, v, 1e-3, 0.9, 0.95, 1e-8, 0.1, step)
+		AdamW(p, g, m, v, 1, 1e-3, 0.9, 0.95, 1e-8, 0.1, step)
 	}
 }

@@ -39,8 +39,8 @@ func BenchmarkTrainStepSmall(b *testing.B) {
 				out := m.Forward(tp, layers.Input{IDs: ids, B: B, T: T})
 				loss, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, 8192), targets, 0)
 				tp.Backward(loss)
-				optim.ClipGradNorm(params, 1.0)
-				opt.Update(params, 1e-4)
+				_, coef := optim.ClipCoef(params, 1.0) // clipping fused into the update
+				opt.UpdateScaled(params, 1e-4, coef)
 				optim.ZeroGrad(params)
 			}
 			step() // warm-up: allocate optimizer state and gradient buffers

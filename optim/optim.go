@@ -33,7 +33,12 @@ func NewAdamW(lr, beta1, beta2, eps, weightDecay float32) *AdamW {
 
 // Update applies one AdamW step to every parameter that has a gradient, at learning rate lr.
 // Parameters must have distinct names (their HF names): the moments are keyed by them.
-func (o *AdamW) Update(params []*autograd.Tensor, lr float32) {
+func (o *AdamW) Update(params []*autograd.Tensor, lr float32) { o.UpdateScaled(params, lr, 1) }
+
+// UpdateScaled is Update on every gradient multiplied by gradScale, the gradients themselves
+// left as they are: with ClipCoef's coefficient it is ClipGradNorm then Update, bit for bit,
+// in one pass over the gradients fewer.
+func (o *AdamW) UpdateScaled(params []*autograd.Tensor, lr, gradScale float32) {
 	o.Step++
 	for _, p := range params {
 		g := p.Grad()
@@ -52,7 +57,7 @@ func (o *AdamW) Update(params []*autograd.Tensor, lr float32) {
 		if len(p.Shape) < 2 {
 			wd = 0
 		}
-		kernels.AdamW(p.Data, g, st.M, st.V, lr, o.Beta1, o.Beta2, o.Eps, wd, o.Step)
+		kernels.AdamW(p.Data, g, st.M, st.V, gradScale, lr, o.Beta1, o.Beta2, o.Eps, wd, o.Step)
 	}
 }
 
@@ -71,20 +76,31 @@ func GradNorm(params []*autograd.Tensor) float64 {
 // torch.nn.utils.clip_grad_norm_ does, and returns the norm before clipping. A non-finite
 // norm is returned unchanged and nothing is scaled: the caller decides (skip the step, stop).
 func ClipGradNorm(params []*autograd.Tensor, maxNorm float64) float64 {
-	norm := GradNorm(params)
-	if maxNorm <= 0 || math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return norm
-	}
-	coef := maxNorm / (norm + 1e-6)
-	if coef >= 1 {
+	norm, coef := ClipCoef(params, maxNorm)
+	if coef == 1 {
 		return norm
 	}
 	for _, p := range params {
 		if g := p.Grad(); g != nil {
-			kernels.Scale(g, float32(coef))
+			kernels.Scale(g, coef)
 		}
 	}
 	return norm
+}
+
+// ClipCoef returns the global gradient norm and the coefficient ClipGradNorm scales the
+// gradients by: min(1, maxNorm/(norm+1e-6)) in float32, and 1 when maxNorm <= 0 or the norm
+// is not finite. Pass it to AdamW.UpdateScaled to clip without rewriting the gradients.
+func ClipCoef(params []*autograd.Tensor, maxNorm float64) (norm float64, coef float32) {
+	norm = GradNorm(params)
+	if maxNorm <= 0 || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return norm, 1
+	}
+	c := maxNorm / (norm + 1e-6)
+	if c >= 1 {
+		return norm, 1
+	}
+	return norm, float32(c)
 }
 
 // ZeroGrad zeroes every parameter's gradient, keeping the buffers.

@@ -2,8 +2,10 @@ package optim_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
+	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/internal/golden"
 	"github.com/gwen-ml/gwen/layers"
 	_ "github.com/gwen-ml/gwen/moe" // registers the MoE builder, so tiny-moe runs
@@ -67,6 +69,46 @@ func TestSchedules(t *testing.T) {
 	}{{0, 0.1}, {9, 1}, {10, 1}, {60, 0.55}, {110, 0.1}, {500, 0.1}} {
 		if got := float64(c.LR(tc.step)); math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("cosine LR(%d) = %v, want %v", tc.step, got, tc.want)
+		}
+	}
+}
+
+// ClipCoef with UpdateScaled is ClipGradNorm then Update, bit for bit, on the golden gradients
+// (norm above 1, so they clip), and leaves the gradients as they were.
+func TestUpdateScaledIsClipThenUpdate(t *testing.T) {
+	load := func() ([]*autograd.Tensor, *golden.Case) {
+		m, err := layers.Load(golden.Dir("tiny-dense"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := golden.Open("tiny-dense")
+		if err != nil {
+			t.Fatal(err)
+		}
+		params := m.Params()
+		for _, p := range params {
+			p.SetGrad(g.F32("grad." + p.Name))
+		}
+		return params, g
+	}
+	a, g := load()
+	b, _ := load()
+	normA := optim.ClipGradNorm(a, 1.0)
+	normB, coef := optim.ClipCoef(b, 1.0)
+	if normA != normB || coef >= 1 {
+		t.Fatalf("ClipCoef: norm %v coef %v, ClipGradNorm's norm %v (the golden norm %v must clip)", normB, coef, normA, g.Scalar("grad_norm"))
+	}
+	for step := range 2 {
+		optA, optB := optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1), optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1)
+		optA.Update(a, 1e-3)
+		optB.UpdateScaled(b, 1e-3, coef)
+		for i := range a {
+			if !slices.Equal(a[i].Data, b[i].Data) {
+				t.Fatalf("step %d: %s differs between ClipGradNorm+Update and UpdateScaled", step, a[i].Name)
+			}
+			if !slices.Equal(b[i].Grad(), g.F32("grad."+b[i].Name)) {
+				t.Fatalf("UpdateScaled changed the gradient of %s", b[i].Name)
+			}
 		}
 	}
 }

@@ -126,8 +126,8 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		loss, _ := moe.AddRouterLosses(tp, ce, out.RouterLogits, &m.Config, 0)
 		losses = append(losses, float64(loss.Data[0]))
 		tp.Backward(loss)
-		optim.ClipGradNorm(params, 1.0)
-		opt.Update(params, 1e-4)
+		_, coef := optim.ClipCoef(params, 1.0) // clipping fused into the update
+		opt.UpdateScaled(params, 1e-4, coef)
 		optim.ZeroGrad(params)
 	}
 	var times []float64
