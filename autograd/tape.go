@@ -1,6 +1,10 @@
 package autograd
 
-import "github.com/gwen-ml/gwen/kernels"
+import (
+	"sync"
+
+	"github.com/gwen-ml/gwen/kernels"
+)
 
 // Tape records, op by op, the closures that propagate gradients backwards. Ops append to it
 // during the forward pass; Backward runs them in reverse. A nil *Tape records nothing.
@@ -11,6 +15,7 @@ import "github.com/gwen-ml/gwen/kernels"
 // what you need before. Parameter gradients are not affected. Make one tape and reuse it for
 // every step: a new tape starts with no memory to recycle.
 type Tape struct {
+	noGrad   bool // an inference tape: memory only, nothing recorded
 	backward []func()
 	mem      arena[float32]
 	mem16    arena[uint16] // the bfloat16 copies bf16Of keeps for the step
@@ -22,10 +27,54 @@ type Tape struct {
 // NewTape returns an empty tape.
 func NewTape() *Tape { return &Tape{} }
 
+// WithInferenceTape runs fn on a pooled inference tape and resets it afterwards. The tape
+// records nothing, like a nil tape, but hands out memory it keeps: a forward run on it
+// allocates nothing after its first call. Its large buffers live outside the Go heap, so they
+// do not inflate the garbage collector's heap goal; nothing fn makes on the tape may be used
+// after fn returns (copy what must outlive it), and fn may Reset it to start over.
+func WithInferenceTape(fn func(tp *Tape)) {
+	tp := inferenceTapes.get()
+	defer inferenceTapes.put(tp)
+	defer tp.Reset()
+	fn(tp)
+}
+
+// inferenceTapes pools the tapes of WithInferenceTape, which are never dropped (their
+// off-heap memory is never returned): concurrent callers each take their own.
+var inferenceTapes tapePool
+
+type tapePool struct {
+	mu    sync.Mutex
+	tapes []*Tape
+}
+
+func (p *tapePool) get() *Tape {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.tapes); n > 0 {
+		tp := p.tapes[n-1]
+		p.tapes = p.tapes[:n-1]
+		return tp
+	}
+	tp := &Tape{noGrad: true}
+	tp.mem.offHeap, tp.mem16.offHeap = true, true
+	return tp
+}
+
+func (p *tapePool) put(tp *Tape) {
+	p.mu.Lock()
+	p.tapes = append(p.tapes, tp)
+	p.mu.Unlock()
+}
+
+// Records reports whether ops on this tape record their backward: a tape that is not nil and
+// not an inference tape.
+func (tp *Tape) Records() bool { return tp != nil && !tp.noGrad }
+
 // Recording reports whether an op over these inputs must record its backward: the tape is
 // live and at least one input requires a gradient. Ops also mark their output with it.
 func (tp *Tape) Recording(inputs ...*Tensor) bool {
-	if tp == nil {
+	if !tp.Records() {
 		return false
 	}
 	for _, t := range inputs {
@@ -38,7 +87,7 @@ func (tp *Tape) Recording(inputs ...*Tensor) bool {
 
 // Record appends one backward closure. Ops outside this package (MoE, LoRA) use it too.
 func (tp *Tape) Record(f func()) {
-	if tp != nil {
+	if tp.Records() {
 		tp.backward = append(tp.backward, f)
 	}
 }
@@ -144,10 +193,10 @@ func (tp *Tape) Reset() {
 // one extra forward of fn for not holding fn's activations (activation checkpointing). fn
 // must be deterministic and must read only the given inputs and parameters it closes over.
 func (tp *Tape) Checkpoint(fn func(tp *Tape) *Tensor) *Tensor {
-	out := fn(nil)
-	if tp == nil { // a checkpointed block holds parameters even when its inputs need no gradient
-		return out
+	if !tp.Records() { // nothing to recompute for
+		return fn(tp)
 	}
+	out := fn(nil)
 	out.RequiresGrad = true
 	tp.Record(func() {
 		g := out.Grad()

@@ -47,11 +47,11 @@ func fuseBF16(ls ...*Linear) []uint16 {
 }
 
 // fusedLinear runs linears that read the same x as one product on their fused bfloat16 copy
-// wb (fuseBF16) and returns their outputs, or nil where that does not apply: a tape, bf16 off,
+// wb (fuseBF16) and returns their outputs, or nil where that does not apply: a recording tape, bf16 off,
 // no fused copy, or a linear with an adapter. Each output equals that linear's own tape-less
 // forward on its copy (up to the summation order of a wider GEMM).
 func fusedLinear(tp *autograd.Tape, x *autograd.Tensor, wb []uint16, bf16 bool, ls ...*Linear) []*autograd.Tensor {
-	if tp != nil || !bf16 || wb == nil {
+	if tp.Records() || !bf16 || wb == nil {
 		return nil
 	}
 	for _, l := range ls {
@@ -61,12 +61,12 @@ func fusedLinear(tp *autograd.Tape, x *autograd.Tensor, wb []uint16, bf16 bool, 
 	}
 	n, in := x.Rows()
 	o := len(wb) / in
-	y := make([]float32, n*o)
+	y := tp.Alloc(n * o)
 	productBF16(y, x.Data, wb, n, o, in)
 	outs, off := make([]*autograd.Tensor, len(ls)), 0
 	for i, l := range ls {
 		od := l.W.Shape[0]
-		t := autograd.Zeros(append(slices.Clone(x.Shape[:len(x.Shape)-1]), od)...)
+		t := tp.NewTensor(append(slices.Clone(x.Shape[:len(x.Shape)-1]), od)...) // written whole below
 		for r := range n {
 			copy(t.Data[r*od:(r+1)*od], y[r*o+off:r*o+off+od])
 		}
@@ -82,10 +82,10 @@ func toBF16(w []float32) []uint16 {
 }
 
 // linear is autograd.Linear (y = x·wᵀ), on wb, the bfloat16 copy of w, when there is one, bf16
-// is on and there is no tape: GemvBF16Batch for up to GemvBatchMaxRows rows (decoding), GemmBF16
+// is on and no tape records: GemvBF16Batch for up to GemvBatchMaxRows rows (decoding), GemmBF16
 // for more (prefill).
 func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *autograd.Tensor {
-	if tp != nil || !bf16 || wb == nil {
+	if tp.Records() || !bf16 || wb == nil {
 		return autograd.Linear(tp, x, w, bf16)
 	}
 	n, in := x.Rows()
@@ -93,7 +93,7 @@ func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *a
 		panic(fmt.Sprintf("layers.linear: x %v, weight %v, bf16 copy of %d", x.Shape, w.Shape, len(wb)))
 	}
 	o := w.Shape[0]
-	y := autograd.Zeros(append(slices.Clone(x.Shape[:len(x.Shape)-1]), o)...)
+	y := tp.NewTensor(append(slices.Clone(x.Shape[:len(x.Shape)-1]), o)...)
 	productBF16(y.Data, x.Data, wb, n, o, in)
 	return y
 }

@@ -51,7 +51,7 @@ func (c *KVCache) Truncate(n int) {
 // row continues from its cached length (slot − Start, never below 0 on padding slots).
 func (c *KVCache) positions(tp *autograd.Tape, in Input, layers int) []int32 {
 	switch {
-	case tp != nil:
+	case tp.Records():
 		panic("layers.Forward: a KV cache is for inference; pass a nil tape")
 	case in.DocStart != nil:
 		panic("layers.Forward: DocStart and a KV cache exclude each other (the cache's Start marks each row's first token)")

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/kernels"
@@ -219,14 +221,85 @@ func (m *Model) ropeTables(seqLen int) (cos, sin []float32) {
 	return m.cos, m.sin
 }
 
-// Forward runs the model over a batch. With a nil tape nothing is recorded (inference).
+// Forward runs the model over a batch. With a nil tape nothing is recorded (inference): the
+// forward then runs on a pooled inference tape, one block at a time, so it allocates only its
+// outputs (fresh memory the caller keeps), and holds no more than one block's activations.
 func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
+	if tp != nil {
+		return m.forward(tp, in, nil)
+	}
+	st := inferStates.get()
+	defer inferStates.put(st)
+	var out Output
+	autograd.WithInferenceTape(func(tp *autograd.Tape) {
+		st.tape, st.n = tp, 0
+		out = m.forward(tp, in, st)
+		st.tape = nil
+	})
+	return out
+}
+
+// inferState is the memory of a tape-less forward: an inference tape for the activations of
+// half a block (attention, or the MLP), reset after each half, and two buffers for the
+// residual stream between halves.
+type inferState struct {
+	tape   *autograd.Tape
+	stream [2][]float32
+	n      int // carries so far: the next one writes stream[n%2]
+}
+
+// carry ends half a block of a tape-less forward: it copies the residual stream x (and router
+// logits) out of the tape's memory, resets the tape, and returns the copies. The buffer it
+// writes held the stream two carries ago, which nothing reads any more.
+func (st *inferState) carry(x, router *autograd.Tensor) (*autograd.Tensor, *autograd.Tensor) {
+	buf := &st.stream[st.n%2]
+	st.n++
+	if cap(*buf) < len(x.Data) {
+		*buf = make([]float32, len(x.Data))
+	}
+	*buf = (*buf)[:len(x.Data)]
+	copy(*buf, x.Data)
+	if router != nil {
+		router = autograd.New(slices.Clone(router.Data), router.Shape...)
+	}
+	st.tape.Reset()
+	return autograd.New(*buf, x.Shape...), router
+}
+
+// inferStates pools inferState values: concurrent tape-less forwards each take their own.
+var inferStates = pool[inferState]{}
+
+// pool is a free list of *T, safe for concurrent use.
+type pool[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (p *pool[T]) get() *T {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.items); n > 0 {
+		x := p.items[n-1]
+		p.items = p.items[:n-1]
+		return x
+	}
+	return new(T)
+}
+
+func (p *pool[T]) put(x *T) {
+	p.mu.Lock()
+	p.items = append(p.items, x)
+	p.mu.Unlock()
+}
+
+// forward is Forward on tp; st is set for a tape-less forward (tp is then its inference tape).
+func (m *Model) forward(tp *autograd.Tape, in Input, st *inferState) Output {
 	c := &m.Config
 	N := in.B * in.T
 	if len(in.IDs) != N || (in.Pos != nil && len(in.Pos) != N) || (in.DocStart != nil && len(in.DocStart) != N) {
 		panic(fmt.Sprintf("layers.Forward: B=%d T=%d but %d ids, %d positions, %d document starts", in.B, in.T, len(in.IDs), len(in.Pos), len(in.DocStart)))
 	}
-	if in.KeepLogits < 0 || (in.KeepLogits > 0 && tp != nil) {
+	if in.KeepLogits < 0 || (in.KeepLogits > 0 && tp.Records()) {
 		panic(fmt.Sprintf("layers.Forward: KeepLogits=%d: it must be ≥ 0, and is for inference only (nil tape)", in.KeepLogits))
 	}
 	for i, id := range in.IDs {
@@ -254,17 +327,26 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 	x := autograd.Embedding(tp, m.Embed, in.IDs) // [N, D]
 	for li, b := range m.Blocks {
 		xin := x
+		var router *autograd.Tensor
 		block := func(tp *autograd.Tape) *autograd.Tensor {
-			y, router := m.block(tp, li, b, xin, in, pos, cos, sin)
-			if router != nil {
-				out.RouterLogits = append(out.RouterLogits, router)
+			var mid func(*autograd.Tensor) *autograd.Tensor
+			if st != nil {
+				mid = func(x *autograd.Tensor) *autograd.Tensor { x, _ = st.carry(x, nil); return x }
 			}
+			y, r := m.block(tp, li, b, xin, in, pos, cos, sin, mid)
+			router = r
 			return y
 		}
-		if m.Checkpointing && tp != nil && b.Sparse == nil {
+		if m.Checkpointing && tp.Records() && b.Sparse == nil {
 			x = tp.Checkpoint(block)
 		} else {
 			x = block(tp)
+		}
+		if st != nil {
+			x, router = st.carry(x, router)
+		}
+		if router != nil {
+			out.RouterLogits = append(out.RouterLogits, router)
 		}
 	}
 	if in.Cache != nil {
@@ -274,6 +356,9 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 	if in.KeepLogits > 0 && in.KeepLogits < in.T {
 		keep = in.KeepLogits
 		x = lastRows(x, in.B, in.T, keep)
+	}
+	if st != nil { // the logits are the caller's: in fresh memory, not the inference tape's
+		tp = nil
 	}
 	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
 	logits := linear(tp, x, m.LMHead, m.lmHeadBF16, m.BF16) // [B·keep, V]
@@ -292,8 +377,9 @@ func lastRows(x *autograd.Tensor, b, t, k int) *autograd.Tensor {
 	return y
 }
 
-// block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)).
-func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32) (*autograd.Tensor, *autograd.Tensor) {
+// block is one decoder layer: x + attn(norm(x)), then + mlp(norm(·)). mid, when not nil, is
+// applied to the stream between the two (a tape-less forward carries it out of the tape there).
+func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor, in Input, pos []int32, cos, sin []float32, mid func(*autograd.Tensor) *autograd.Tensor) (*autograd.Tensor, *autograd.Tensor) {
 	c := &m.Config
 	H, KV, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	eps := float32(c.RMSNormEps)
@@ -316,6 +402,9 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 		a = autograd.Attention(tp, q, k, v, in.B, in.T, H, KV, hd, kernels.AttnOpts{Scale: scale, DocStart: in.DocStart, BF16: m.BF16})
 	}
 	x = autograd.Add(tp, x, b.Attn.O.Forward(tp, a, m.BF16))
+	if mid != nil {
+		x = mid(x)
+	}
 
 	h = autograd.RMSNorm(tp, x, b.PostAttnNorm, eps)
 	if b.Sparse != nil {
@@ -323,11 +412,17 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 		return autograd.Add(tp, x, y), router
 	}
 	f := b.MLP
-	var g *autograd.Tensor
+	var gate, up *autograd.Tensor
 	if gu := fusedLinear(tp, h, b.gateUpBF16, m.BF16, &f.Gate, &f.Up); gu != nil {
-		g = autograd.SwiGLU(tp, gu[0], gu[1])
+		gate, up = gu[0], gu[1]
 	} else {
-		g = autograd.SwiGLU(tp, f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16))
+		gate, up = f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16)
+	}
+	g := gate
+	if tp != nil && !tp.Records() { // an inference tape keeps neither: silu(gate)·up over gate
+		kernels.SwiGLUForward(gate.Data, gate.Data, up.Data, len(gate.Data))
+	} else {
+		g = autograd.SwiGLU(tp, gate, up)
 	}
 	return autograd.Add(tp, x, f.Down.Forward(tp, g, m.BF16)), nil
 }

@@ -609,3 +609,30 @@ func TestMixExpertsBF16Rule(t *testing.T) {
 		check(fmt.Sprintf("expert %d ddown", e), ex.Down.Grad(), wantDd[e])
 	}
 }
+
+// A tape-less forward of an MoE model hands back router logits of its own, one per sparse
+// layer, equal to a recording forward's and untouched by the next tape-less forward.
+func TestTapelessForwardKeepsRouterLogits(t *testing.T) {
+	m, err := layers.New(moeConfig(3, 1, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(4, 0.5)
+	ids := []int32{1, 5, 9, 2, 3, 15, 7, 0}
+	in := layers.Input{IDs: ids, B: 2, T: 4}
+	rec := m.Forward(autograd.NewTape(), in)
+	var want [][]float32
+	for _, r := range rec.RouterLogits {
+		want = append(want, slices.Clone(r.Data))
+	}
+	first := m.Forward(nil, in)
+	m.Forward(nil, layers.Input{IDs: []int32{4, 4, 4, 4, 8, 8, 8, 8}, B: 2, T: 4})
+	if len(first.RouterLogits) != 3 {
+		t.Fatalf("%d router logits, want one per sparse layer (3)", len(first.RouterLogits))
+	}
+	for i, r := range first.RouterLogits {
+		if !slices.Equal(r.Data, want[i]) {
+			t.Fatalf("layer %d: tape-less router logits differ from the recording forward's after a second forward", i)
+		}
+	}
+}
