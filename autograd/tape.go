@@ -1,8 +1,7 @@
 package autograd
 
 import (
-	"sync"
-
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"github.com/gwen-ml/gwen/kernels"
 )
 
@@ -33,39 +32,18 @@ func NewTape() *Tape { return &Tape{} }
 // do not inflate the garbage collector's heap goal; nothing fn makes on the tape may be used
 // after fn returns (copy what must outlive it), and fn may Reset it to start over.
 func WithInferenceTape(fn func(tp *Tape)) {
-	tp := inferenceTapes.get()
-	defer inferenceTapes.put(tp)
+	tp := inferenceTapes.Get()
+	defer inferenceTapes.Put(tp)
+	if !tp.noGrad { // new
+		tp.noGrad, tp.mem.offHeap, tp.mem16.offHeap = true, true, true
+	}
 	defer tp.Reset()
 	fn(tp)
 }
 
 // inferenceTapes pools the tapes of WithInferenceTape, which are never dropped (their
 // off-heap memory is never returned): concurrent callers each take their own.
-var inferenceTapes tapePool
-
-type tapePool struct {
-	mu    sync.Mutex
-	tapes []*Tape
-}
-
-func (p *tapePool) get() *Tape {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.tapes); n > 0 {
-		tp := p.tapes[n-1]
-		p.tapes = p.tapes[:n-1]
-		return tp
-	}
-	tp := &Tape{noGrad: true}
-	tp.mem.offHeap, tp.mem16.offHeap = true, true
-	return tp
-}
-
-func (p *tapePool) put(tp *Tape) {
-	p.mu.Lock()
-	p.tapes = append(p.tapes, tp)
-	p.mu.Unlock()
-}
+var inferenceTapes freelist.List[Tape]
 
 // Records reports whether ops on this tape record their backward: a tape that is not nil and
 // not an inference tape.

@@ -17,22 +17,39 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// attnBench is bench_torch.py's small attention shape (b=4 t=512 h=8 kv=4 hd=64) with random
+// inputs and output buffers.
+type attnBench struct {
+	b, t, h, kv, hd                 int
+	q, k, v, do, o, lse, dq, dk, dv []float32
+}
+
+func newAttnBench() *attnBench {
+	a := &attnBench{b: 4, t: 512, h: 8, kv: 4, hd: 64}
+	rng := newRNG(16)
+	a.q, a.k, a.v = randF32(rng, a.b*a.t*a.h*a.hd, 1), randF32(rng, a.b*a.t*a.kv*a.hd, 1), randF32(rng, a.b*a.t*a.kv*a.hd, 1)
+	a.do = randF32(rng, len(a.q), 1)
+	a.o, a.lse = make([]float32, len(a.q)), make([]float32, a.b*a.h*a.t)
+	a.dq, a.dk, a.dv = make([]float32, len(a.q)), make([]float32, len(a.k)), make([]float32, len(a.v))
+	return a
+}
+
+// dims is the call's attnDims, with the scale 1/sqrt(hd).
+func (a *attnBench) dims(bf16 bool) attnDims {
+	return newAttnDims(a.b, a.t, a.h, a.kv, a.hd, AttnOpts{Scale: float32(1 / math.Sqrt(float64(a.hd))), BF16: bf16})
+}
+
 // go test ./kernels/ -run '^$' -bench Attention -benchtime 5x
 func benchAttention(bn *testing.B, bf16 bool, backward bool) {
-	b, t, h, kv, hd := 4, 512, 8, 4, 64
-	rng := newRNG(16)
-	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
-	do := randF32(rng, len(q), 1)
-	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
-	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
-	opt := AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd))), BF16: bf16}
-	AttentionForward(o, lse, q, k, v, b, t, h, kv, hd, opt)
+	a := newAttnBench()
+	opt := AttnOpts{Scale: float32(1 / math.Sqrt(float64(a.hd))), BF16: bf16}
+	AttentionForward(a.o, a.lse, a.q, a.k, a.v, a.b, a.t, a.h, a.kv, a.hd, opt)
 	bn.ResetTimer()
 	c0 := cpuTime()
 	for i := 0; i < bn.N; i++ {
-		AttentionForward(o, lse, q, k, v, b, t, h, kv, hd, opt)
+		AttentionForward(a.o, a.lse, a.q, a.k, a.v, a.b, a.t, a.h, a.kv, a.hd, opt)
 		if backward {
-			AttentionBackward(dq, dk, dv, do, q, k, v, o, lse, b, t, h, kv, hd, opt)
+			AttentionBackward(a.dq, a.dk, a.dv, a.do, a.q, a.k, a.v, a.o, a.lse, a.b, a.t, a.h, a.kv, a.hd, opt)
 		}
 	}
 	bn.ReportMetric(float64(cpuTime()-c0)/1e6/float64(bn.N), "cpu-ms/op")
@@ -48,20 +65,15 @@ func BenchmarkAttentionBF16ForwardBackward(b *testing.B) {
 // GWEN_BLAS=off it compares the flash kernel with the GEMM path on SgemmGo, which decides the
 // fallback AttentionForward takes without OpenBLAS.
 func BenchmarkAttentionPaths(bn *testing.B) {
-	b, t, h, kv, hd := 4, 512, 8, 4, 64
-	rng := newRNG(16)
-	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
-	do := randF32(rng, len(q), 1)
-	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
-	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
-	d := newAttnDims(b, t, h, kv, hd, AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd)))})
+	a := newAttnBench()
+	d := a.dims(false)
 	bn.Logf("backend: %s", BLASBackend())
 	for _, im := range attnImpls {
 		bn.Run(im.name, func(bn *testing.B) {
 			c0 := cpuTime()
 			for i := 0; i < bn.N; i++ {
-				im.fwd(d, o, lse, q, k, v)
-				im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+				im.fwd(d, a.o, a.lse, a.q, a.k, a.v)
+				im.bwd(d, a.dq, a.dk, a.dv, a.do, a.q, a.k, a.v, a.o, a.lse)
 			}
 			bn.ReportMetric(float64(cpuTime()-c0)/1e6/float64(bn.N), "cpu-ms/op")
 		})
@@ -74,13 +86,8 @@ func BenchmarkAttentionPaths(bn *testing.B) {
 //
 //	go test ./kernels/ -run '^$' -bench AttentionBF16Groups -benchtime 10x
 func BenchmarkAttentionBF16Groups(bn *testing.B) {
-	b, t, h, kv, hd := 4, 512, 8, 4, 64
-	rng := newRNG(16)
-	q, k, v := randF32(rng, b*t*h*hd, 1), randF32(rng, b*t*kv*hd, 1), randF32(rng, b*t*kv*hd, 1)
-	do := randF32(rng, len(q), 1)
-	o, lse := make([]float32, len(q)), make([]float32, b*h*t)
-	dq, dk, dv := make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))
-	d := newAttnDims(b, t, h, kv, hd, AttnOpts{Scale: float32(1 / math.Sqrt(float64(hd))), BF16: true})
+	a := newAttnBench()
+	d := a.dims(true)
 	for _, backward := range []bool{false, true} {
 		for _, im := range attnImpls[2:] {
 			name := im.name + "/forward"
@@ -90,9 +97,9 @@ func BenchmarkAttentionBF16Groups(bn *testing.B) {
 			bn.Run(name, func(bn *testing.B) {
 				c0 := cpuTime()
 				for i := 0; i < bn.N; i++ {
-					im.fwd(d, o, lse, q, k, v)
+					im.fwd(d, a.o, a.lse, a.q, a.k, a.v)
 					if backward {
-						im.bwd(d, dq, dk, dv, do, q, k, v, o, lse)
+						im.bwd(d, a.dq, a.dk, a.dv, a.do, a.q, a.k, a.v, a.o, a.lse)
 					}
 				}
 				bn.ReportMetric(float64(cpuTime()-c0)/1e6/float64(bn.N), "cpu-ms/op")

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"math"
 	"runtime"
 	"sync"
@@ -109,7 +110,7 @@ const (
 	phBwdOut                   // dq += the block's dQ
 )
 
-var attnGemmPool freeList[attnGemm]
+var attnGemmPool freelist.List[attnGemm]
 
 func attnGrow(p *[]float32, n int) {
 	if cap(*p) < n {
@@ -119,7 +120,7 @@ func attnGrow(p *[]float32, n int) {
 }
 
 func getAttnGemm(d *attnDims, mode attnMode) *attnGemm {
-	w := attnGemmPool.get()
+	w := attnGemmPool.Get()
 	w.d = *d
 	w.tiles = mode == attnGroupsTiles && attnTilesOK(d)
 	if mode != attnSequential {
@@ -155,7 +156,7 @@ func getAttnGemm(d *attnDims, mode attnMode) *attnGemm {
 func putAttnGemm(w *attnGemm) {
 	w.q, w.k, w.v, w.o, w.lse, w.do, w.dq, w.kp, w.vp = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	w.d.doc = nil
-	attnGemmPool.put(w)
+	attnGemmPool.Put(w)
 }
 
 // team runs the current phase over [0, n): inline in groups mode, else on attnTeam.
@@ -302,12 +303,12 @@ type attnCall struct {
 	wg              sync.WaitGroup
 }
 
-var attnCallPool freeList[attnCall]
+var attnCallPool freelist.List[attnCall]
 
 // attentionGEMM runs the forward (bwd false) or the backward in the given mode.
 func attentionGEMM(d *attnDims, mode attnMode, bwd bool, o, lse, q, k, v, do, dq, dk, dv []float32) {
-	c := attnCallPool.get()
-	defer attnCallPool.put(c)
+	c := attnCallPool.Get()
+	defer attnCallPool.Put(c)
 	*c = attnCall{d: *d, mode: mode, bwd: bwd, o: o, lse: lse, q: q, k: k, v: v, do: do, dq: dq, dk: dk, dv: dv}
 	defer func() { *c = attnCall{} }()
 	if mode != attnSequential {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"math"
 	"runtime"
 	"sync"
@@ -183,7 +184,7 @@ var dnnlMatmul struct {
 }
 
 // matmulScratch holds user scratchpad buffers between executions.
-var matmulScratch = freeList[[]byte]{}
+var matmulScratch = freelist.List[[]byte]{}
 
 // gemmBF16Matmul runs GemmBF16 (validated, non-trivial shapes) on a cached matmul primitive; it
 // reports false, having done nothing, where there is none for this shape (the cache is full or
@@ -205,7 +206,7 @@ func gemmBF16Matmul(transA, transB bool, m, n, k int, alpha float32, a []uint16,
 	s.setHandle(api, 1, unsafe.Pointer(&b[0]))
 	s.setHandle(api, 2, unsafe.Pointer(&c[0]))
 	if e.scratchMD != nil {
-		s.scratch = matmulScratch.get()
+		s.scratch = matmulScratch.Get()
 		if len(*s.scratch) < e.scratchLen+dnnlScratchpadAlign {
 			*s.scratch = make([]byte, e.scratchLen+dnnlScratchpadAlign)
 		}
@@ -228,7 +229,7 @@ func gemmBF16Matmul(transA, transB bool, m, n, k int, alpha float32, a []uint16,
 	runtime.KeepAlive(b)
 	runtime.KeepAlive(c)
 	if s.scratch != nil {
-		matmulScratch.put(s.scratch)
+		matmulScratch.Put(s.scratch)
 		s.scratch = nil
 	}
 	s.keepA, s.keepB, s.keepC = nil, nil, nil

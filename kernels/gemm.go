@@ -2,9 +2,9 @@ package kernels
 
 import (
 	"fmt"
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"math"
 	"runtime"
-	"sync"
 )
 
 // Sgemm is the GEMM every op calls, row-major:
@@ -116,32 +116,7 @@ func sgemmBatchedGo(transA, transB bool, m, n, k int, alpha float32, a []float32
 }
 
 // bf16Scratch holds SgemmBF16's rounded copies of A and B between calls.
-var bf16Scratch = freeList[[]float32]{}
-
-// freeList keeps scratch buffers for reuse. Unlike a sync.Pool it never drops them at a garbage
-// collection, so large scratch is allocated once per concurrent caller, not once per GC cycle;
-// it holds at most as many as were ever in use at the same time.
-type freeList[T any] struct {
-	mu    sync.Mutex
-	items []*T
-}
-
-func (f *freeList[T]) get() *T {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.items); n > 0 {
-		x := f.items[n-1]
-		f.items = f.items[:n-1]
-		return x
-	}
-	return new(T)
-}
-
-func (f *freeList[T]) put(x *T) {
-	f.mu.Lock()
-	f.items = append(f.items, x)
-	f.mu.Unlock()
-}
+var bf16Scratch = freelist.List[[]float32]{}
 
 // SgemmBF16 is Sgemm in mixed precision: op(A) and op(B) are rounded to bfloat16
 // (round-to-nearest-even, as RoundBF16) before multiplying; products accumulate in fp32 and
@@ -167,9 +142,9 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}
 	ra, ca := storedShape(transA, m, k)
 	rb, cb := storedShape(transB, k, n)
-	pa, pb := bf16Scratch.get(), bf16Scratch.get()
-	defer bf16Scratch.put(pa)
-	defer bf16Scratch.put(pb)
+	pa, pb := bf16Scratch.Get(), bf16Scratch.Get()
+	defer bf16Scratch.Put(pa)
+	defer bf16Scratch.Put(pb)
 	ar := roundBF16Matrix(pa, a, ra, ca, lda)
 	br := roundBF16Matrix(pb, b, rb, cb, ldb)
 	sgemmBLAS(transA, transB, m, n, k, alpha, ar, ca, br, cb, beta, c, ldc)

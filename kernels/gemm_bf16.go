@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/gwen-ml/gwen/internal/freelist"
+
 // GemmBF16 is Sgemm on bfloat16 operands (raw bits, as F32ToBF16 writes them), row-major:
 //
 //	C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C
@@ -37,8 +39,8 @@ func GemmBF16F32B(transA, transB bool, m, n, k int, alpha float32, a []uint16, l
 		return
 	}
 	rb, cb := storedShape(transB, k, n)
-	pb := bf16Bits.get()
-	defer bf16Bits.put(pb)
+	pb := bf16Bits.Get()
+	defer bf16Bits.Put(pb)
 	b16 := toBF16Matrix(pb, b, rb, cb, ldb)
 	GemmBF16(transA, transB, m, n, k, alpha, a, lda, b16, cb, beta, c, ldc)
 }
@@ -49,16 +51,16 @@ func gemmBF16Widen(transA, transB bool, m, n, k int, alpha float32, a []uint16, 
 	b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	ra, ca := storedShape(transA, m, k)
 	rb, cb := storedShape(transB, k, n)
-	pa, pb := bf16Scratch.get(), bf16Scratch.get()
-	defer bf16Scratch.put(pa)
-	defer bf16Scratch.put(pb)
+	pa, pb := bf16Scratch.Get(), bf16Scratch.Get()
+	defer bf16Scratch.Put(pa)
+	defer bf16Scratch.Put(pb)
 	aw := widenBF16Matrix(pa, a, ra, ca, lda)
 	bw := widenBF16Matrix(pb, b, rb, cb, ldb)
 	Sgemm(transA, transB, m, n, k, alpha, aw, ca, bw, cb, beta, c, ldc)
 }
 
 // bf16Bits holds SgemmBF16's bfloat16 copies of A and B between calls (oneDNN path).
-var bf16Bits = freeList[[]uint16]{}
+var bf16Bits = freelist.List[[]uint16]{}
 
 // sgemmBF16DNNL is SgemmBF16 on oneDNN, on validated, non-trivial shapes: A and B (the stored
 // ra×ca and rb×cb matrices) are rounded to bfloat16 bits in scratch, packed, then multiplied
@@ -68,9 +70,9 @@ func sgemmBF16DNNL(gemm func(transA, transB bool, m, n, k int, alpha float32, a 
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ra, ca := storedShape(transA, m, k)
 	rb, cb := storedShape(transB, k, n)
-	pa, pb := bf16Bits.get(), bf16Bits.get()
-	defer bf16Bits.put(pa)
-	defer bf16Bits.put(pb)
+	pa, pb := bf16Bits.Get(), bf16Bits.Get()
+	defer bf16Bits.Put(pa)
+	defer bf16Bits.Put(pb)
 	a16 := toBF16Matrix(pa, a, ra, ca, lda)
 	b16 := toBF16Matrix(pb, b, rb, cb, ldb)
 	gemm(transA, transB, m, n, k, alpha, a16, ca, b16, cb, beta, c, ldc)

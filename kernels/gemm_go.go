@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/gwen-ml/gwen/internal/freelist"
+
 // The pure-Go GEMM: always compiled, the fallback when OpenBLAS is absent and the cross-check
 // for it. Goto/BLIS structure: C is cut into nc-wide column panels; for each kc-deep slice of
 // k the matching kc×nc panel of op(B) is packed into NR-wide strips, every mc×kc block of op(A)
@@ -31,7 +33,7 @@ type gemmScratch struct {
 	b [gemmKC * gemmNC]float32
 }
 
-var gemmScratchPool freeList[gemmScratch]
+var gemmScratchPool freelist.List[gemmScratch]
 
 // SgemmGo is the pure-Go GEMM, same contract as SgemmRef:
 //
@@ -120,8 +122,8 @@ type goGemm struct {
 
 // block computes C[r0:r1, c0:c1] on the calling goroutine.
 func (g *goGemm) block(r0, r1, c0, c1 int) {
-	s := gemmScratchPool.get()
-	defer gemmScratchPool.put(s)
+	s := gemmScratchPool.Get()
+	defer gemmScratchPool.Put(s)
 	for jc := c0; jc < c1; jc += gemmNC {
 		nb := min(gemmNC, c1-jc)
 		for pc := 0; pc < g.k; pc += gemmKC {

@@ -29,8 +29,8 @@ func GemvBF16Batch(y []float32, ldy int, w []uint16, x []float32, ldx, m, n, k i
 	if m == 0 || n == 0 {
 		return
 	}
-	p := bf16Bits.get()
-	defer bf16Bits.put(p)
+	p := bf16Bits.Get()
+	defer bf16Bits.Put(p)
 	if cap(*p) < m*k {
 		*p = make([]uint16, m*k)
 	}

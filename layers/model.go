@@ -9,9 +9,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sync"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"github.com/gwen-ml/gwen/kernels"
 )
 
@@ -228,8 +228,8 @@ func (m *Model) Forward(tp *autograd.Tape, in Input) Output {
 	if tp != nil {
 		return m.forward(tp, in, nil)
 	}
-	st := inferStates.get()
-	defer inferStates.put(st)
+	st := inferStates.Get()
+	defer inferStates.Put(st)
 	var out Output
 	autograd.WithInferenceTape(func(tp *autograd.Tape) {
 		st.tape, st.n = tp, 0
@@ -267,30 +267,7 @@ func (st *inferState) carry(x, router *autograd.Tensor) (*autograd.Tensor, *auto
 }
 
 // inferStates pools inferState values: concurrent tape-less forwards each take their own.
-var inferStates = pool[inferState]{}
-
-// pool is a free list of *T, safe for concurrent use.
-type pool[T any] struct {
-	mu    sync.Mutex
-	items []*T
-}
-
-func (p *pool[T]) get() *T {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := len(p.items); n > 0 {
-		x := p.items[n-1]
-		p.items = p.items[:n-1]
-		return x
-	}
-	return new(T)
-}
-
-func (p *pool[T]) put(x *T) {
-	p.mu.Lock()
-	p.items = append(p.items, x)
-	p.mu.Unlock()
-}
+var inferStates freelist.List[inferState]
 
 // forward is Forward on tp; st is set for a tape-less forward (tp is then its inference tape).
 func (m *Model) forward(tp *autograd.Tape, in Input, st *inferState) Output {
