@@ -71,27 +71,22 @@ def kernel(rows, vecs):
     a("\tMOVQ acc+80(FP), AX")
     a("\tTESTQ AX, AX")
     a("\tJNZ  accumulate")
-    for r in range(rows):
-        for v in range(vecs):
-            z = 4 * r + v
-            a(f"\tVMULPS Z30, Z{z}, Z{z}")
-            a(f"\tVMOVUPS Z{z}, K{v+1}, {64*v}(DI)")
-        if r < rows - 1:
-            a("\tADDQ R8, DI")
-    a("\tVZEROUPPER")
-    a("\tRET")
+    def stores(per_vector):
+        """Each accumulator's store (per_vector(z, v) lines), row by row, then the return."""
+        for r in range(rows):
+            for v in range(vecs):
+                for line in per_vector(4 * r + v, v):
+                    a(line)
+            if r < rows - 1:
+                a("\tADDQ R8, DI")
+        a("\tVZEROUPPER")
+        a("\tRET")
+
+    stores(lambda z, v: [f"\tVMULPS Z30, Z{z}, Z{z}", f"\tVMOVUPS Z{z}, K{v+1}, {64*v}(DI)"])
     a("")
     a("accumulate:")
-    for r in range(rows):
-        for v in range(vecs):
-            z = 4 * r + v
-            a(f"\tVMOVUPS.Z {64*v}(DI), K{v+1}, Z31")
-            a(f"\tVFMADD231PS Z30, Z{z}, Z31")
-            a(f"\tVMOVUPS Z31, K{v+1}, {64*v}(DI)")
-        if r < rows - 1:
-            a("\tADDQ R8, DI")
-    a("\tVZEROUPPER")
-    a("\tRET")
+    stores(lambda z, v: [f"\tVMOVUPS.Z {64*v}(DI), K{v+1}, Z31", f"\tVFMADD231PS Z30, Z{z}, Z31",
+                         f"\tVMOVUPS Z31, K{v+1}, {64*v}(DI)"])
     return "\n".join(o)
 
 
