@@ -487,12 +487,15 @@ func (w *attnGemm) run(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			i, hh, off := w.rowQuery(r)
 			dor := w.do[off : off+hd]
-			if w.tiles {
+			switch {
+			case w.tiles:
 				pairRow(w.q16[r*hd/2:], w.q[off:off+hd])
 				pairRow(w.do16[r*hd/2:], dor)
-			} else if w.packQ(r, off); d.bf16 {
+			case d.bf16:
+				w.packQ(r, off)
 				RoundBF16(w.dos[r*hd:(r+1)*hd], dor)
-			} else {
+			default:
+				w.packQ(r, off)
 				copy(w.dos[r*hd:(r+1)*hd], dor)
 			}
 			var s float32
