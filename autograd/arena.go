@@ -6,47 +6,88 @@ import "unsafe"
 // handed out during forward and backward and all taken back when the step ends, so a training
 // loop that repeats the same shapes allocates nothing after its first step (and the garbage
 // collector sees nothing per step).
+//
+// A training tape keeps its free buffers by exact length: its shapes repeat step after step.
+// An inference arena (shared) serves lengths that change from call to call (prompts of any
+// length), so it hands out the smallest free buffer that is large enough and, when none is,
+// drops the largest free one before allocating: it never holds more buffers than one step had
+// in use at once, nor any larger than the largest request. Its large buffers live outside the
+// Go heap (offHeapAlloc), so the garbage collector neither counts nor scans them.
 type arena[T any] struct {
-	free    map[int][][]T // by length
-	used    [][]T
-	offHeap bool // large buffers come from offHeapAlloc: for tapes that are never dropped
+	free   map[int][][]T // training: by length
+	pool   [][]T         // shared: free buffers at full capacity
+	used   [][]T
+	shared bool
 }
 
-// get returns a buffer of n floats with arbitrary contents.
+// get returns a buffer of n elements with arbitrary contents.
 func (a *arena[T]) get(n int) []T {
-	if a.free == nil {
-		a.free = map[int][][]T{}
-	}
 	var b []T
-	if l := a.free[n]; len(l) > 0 {
-		b = l[len(l)-1]
-		a.free[n] = l[:len(l)-1]
-	} else if a.offHeap {
-		b = offHeapSlice[T](n)
+	if a.shared {
+		b = a.fit(n)
 	} else {
-		b = make([]T, n)
+		if a.free == nil {
+			a.free = map[int][][]T{}
+		}
+		if l := a.free[n]; len(l) > 0 {
+			b = l[len(l)-1]
+			a.free[n] = l[:len(l)-1]
+		} else {
+			b = make([]T, n)
+		}
 	}
 	a.used = append(a.used, b)
 	return b
 }
 
+// fit is a shared arena's get: the smallest free buffer of capacity ≥ n, else a new one, the
+// largest free buffer (too small for n) given back first.
+func (a *arena[T]) fit(n int) []T {
+	best, largest := -1, -1
+	for i, b := range a.pool {
+		if c := cap(b); c >= n && (best < 0 || c < cap(a.pool[best])) {
+			best = i
+		}
+		if largest < 0 || cap(b) > cap(a.pool[largest]) {
+			largest = i
+		}
+	}
+	take := func(i int) []T {
+		b := a.pool[i]
+		last := len(a.pool) - 1
+		a.pool[i], a.pool[last] = a.pool[last], nil
+		a.pool = a.pool[:last]
+		return b
+	}
+	if best >= 0 {
+		return take(best)[:n]
+	}
+	if largest >= 0 {
+		offHeapFree(take(largest))
+	}
+	return offHeapSlice[T](n)
+}
+
 // release takes every buffer handed out back for reuse.
 func (a *arena[T]) release() {
 	for i, b := range a.used {
-		a.free[len(b)] = append(a.free[len(b)], b)
+		if a.shared {
+			a.pool = append(a.pool, b[:cap(b)])
+		} else {
+			a.free[len(b)] = append(a.free[len(b)], b)
+		}
 		a.used[i] = nil
 	}
 	a.used = a.used[:0]
 }
 
-// offHeapMin is the size in bytes from which an off-heap arena maps its buffers outside the Go
+// offHeapMin is the size in bytes from which a shared arena maps its buffers outside the Go
 // heap; smaller ones are ordinary slices.
 const offHeapMin = 64 << 10
 
 // offHeapSlice returns n zeroed elements of memory the garbage collector does not manage (see
 // offHeapAlloc), or an ordinary slice below offHeapMin bytes or where mapping fails. T must hold
-// no pointers. The memory is never returned: only tapes that live as long as the process (the
-// pooled inference tapes) use it.
+// no pointers. Only shared arenas use it, and give it back with offHeapFree.
 func offHeapSlice[T any](n int) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
@@ -58,4 +99,15 @@ func offHeapSlice[T any](n int) []T {
 		return make([]T, n)
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
+}
+
+// offHeapFree unmaps a buffer of offHeapSlice (its full capacity); ordinary slices are left to
+// the garbage collector.
+func offHeapFree[T any](b []T) {
+	var zero T
+	size := cap(b) * int(unsafe.Sizeof(zero))
+	if size < offHeapMin {
+		return
+	}
+	offHeapRelease(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), size))
 }

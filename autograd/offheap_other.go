@@ -2,5 +2,7 @@
 
 package autograd
 
-// offHeapAlloc has no mapping here: off-heap arenas fall back to ordinary slices.
+// offHeapAlloc has no mapping here: shared arenas fall back to ordinary slices.
 func offHeapAlloc(size int) []byte { return nil }
+
+func offHeapRelease(b []byte) {}

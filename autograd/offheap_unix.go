@@ -14,3 +14,7 @@ func offHeapAlloc(size int) []byte {
 	}
 	return b
 }
+
+// offHeapRelease unmaps b, a whole mapping of offHeapAlloc. A slice offHeapSlice fell back to
+// (the mapping failed) is not a mapping: Munmap refuses it and the collector frees it.
+func offHeapRelease(b []byte) { _ = syscall.Munmap(b) }

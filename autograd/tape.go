@@ -35,14 +35,15 @@ func WithInferenceTape(fn func(tp *Tape)) {
 	tp := inferenceTapes.Get()
 	defer inferenceTapes.Put(tp)
 	if !tp.noGrad { // new
-		tp.noGrad, tp.mem.offHeap, tp.mem16.offHeap = true, true, true
+		tp.noGrad, tp.mem.shared, tp.mem16.shared = true, true, true
 	}
 	defer tp.Reset()
 	fn(tp)
 }
 
-// inferenceTapes pools the tapes of WithInferenceTape, which are never dropped (their
-// off-heap memory is never returned): concurrent callers each take their own.
+// inferenceTapes pools the tapes of WithInferenceTape: concurrent callers each take their own.
+// They are never dropped, since their shared arenas' off-heap buffers are unmapped only when
+// replaced.
 var inferenceTapes freelist.List[Tape]
 
 // Records reports whether ops on this tape record their backward: a tape that is not nil and
