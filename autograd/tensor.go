@@ -1,8 +1,9 @@
 // Package autograd owns Gwen's tensors and the tape: eager define-by-run ops, each with its
 // forward and backward side by side, over the kernels package. It knows nothing of Qwen3.
 //
-// A nil *Tape is the no-grad mode: ops compute their outputs and record nothing, which is how
-// generation runs the model. Tensors hold fp32 data; mixed precision is an op argument (bf16
+// A nil *Tape is the no-grad mode: ops compute their outputs and record nothing. An inference
+// tape (WithInferenceTape) is the same mode with recycled memory, which is how generation runs
+// the model. Tensors hold fp32 data; mixed precision is an op argument (bf16
 // rounding of matmul inputs), not a tensor dtype.
 package autograd
 
