@@ -113,7 +113,8 @@ func Linear(tp *Tape, x, w *Tensor, bf16 bool) *Tensor {
 				gemm(false, false, n, in, o, 1, g, o, w.Data, in, 1, x.GradBuf(), in)
 			}
 			if w.RequiresGrad { // dw[out,in] += dyᵀ · x
-				gemm(true, false, o, in, n, 1, g, o, x.Data, in, 1, w.GradBuf(), in)
+				gw, beta := w.GradForWrite()
+				gemm(true, false, o, in, n, 1, g, o, x.Data, in, beta, gw, in)
 			}
 		})
 	}
@@ -142,7 +143,8 @@ func linearBF16(tp *Tape, x, w, out *Tensor, rec bool, n, in, o int) {
 			kernels.GemmBF16F32B(false, false, n, in, o, 1, gb, o, w.Data, in, 1, x.GradBuf(), in)
 		}
 		if w.RequiresGrad { // dw[out,in] += dyᵀ · x
-			kernels.GemmBF16(true, false, o, in, n, 1, gb, o, xb, in, 1, w.GradBuf(), in)
+			gw, beta := w.GradForWrite()
+			kernels.GemmBF16(true, false, o, in, n, 1, gb, o, xb, in, beta, gw, in)
 		}
 	})
 }

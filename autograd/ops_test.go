@@ -386,3 +386,44 @@ func TestAddPassesGradientBuffers(t *testing.T) {
 		}
 	}
 }
+
+// ZeroGrad defers its clearing: a zeroed gradient reads as zeros, adds start from zero, and a
+// weight-gradient GEMM overwrites it without it ever being cleared; the second step's
+// gradients equal the first's, in fp32 and bf16.
+func TestZeroGradIsLazyButExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	w := Param("w", randVec(rng, 6*4, 1), 6, 4)
+	u := Param("u", randVec(rng, 4, 1), 4) // read by nothing in step 2
+	x := New(randVec(rng, 3*4, 1), 3, 4)
+	r := randVec(rng, 3*6, 1)
+	for _, bf16 := range []bool{false, true} {
+		tp := NewTape()
+		var first []float32
+		for step := range 3 {
+			w.ZeroGrad()
+			u.ZeroGrad()
+			if step == 0 {
+				u.SetGrad([]float32{1, 2, 3, 4})
+				w.SetGrad(make([]float32, len(w.Data)))
+				w.ZeroGrad()
+				u.ZeroGrad()
+			}
+			y := Linear(tp, x, w, bf16)
+			tp.BackwardFrom(y, r)
+			if step == 0 {
+				first = append([]float32(nil), w.Grad()...)
+				continue
+			}
+			for i, g := range w.Grad() {
+				if g != first[i] {
+					t.Fatalf("bf16=%v step %d: dw[%d] = %v, the first step gave %v (stale values leaked in)", bf16, step, i, g, first[i])
+				}
+			}
+			for i, g := range u.Grad() {
+				if g != 0 {
+					t.Fatalf("bf16=%v: a zeroed, untouched gradient reads %v at %d", bf16, g, i)
+				}
+			}
+		}
+	}
+}

@@ -22,9 +22,12 @@ type Tensor struct {
 	Name         string // parameter name (HF), for messages and checkpoints
 
 	grad []float32
-	base *Tensor  // a Reshape view shares its base's data and gradient
-	tape *Tape    // where an activation's gradient memory comes from; nil for parameters
-	bf16 []uint16 // this step's bfloat16 copy of Data (Tape.bf16Of); nil outside a step
+	// gradStale: grad holds old values that count as zero (ZeroGrad); it is cleared when next
+	// read or added to, or simply overwritten by an op that writes a whole gradient.
+	gradStale bool
+	base      *Tensor  // a Reshape view shares its base's data and gradient
+	tape      *Tape    // where an activation's gradient memory comes from; nil for parameters
+	bf16      []uint16 // this step's bfloat16 copy of Data (Tape.bf16Of); nil outside a step
 }
 
 // New wraps data (not copied) as a tensor of the given shape.
@@ -64,7 +67,34 @@ func (t *Tensor) Grad() []float32 {
 	if t.base != nil {
 		return t.base.Grad()
 	}
+	t.freshen()
 	return t.grad
+}
+
+// freshen clears a stale gradient (see ZeroGrad).
+func (t *Tensor) freshen() {
+	if t.gradStale {
+		clear(t.grad)
+		t.gradStale = false
+	}
+}
+
+// GradForWrite returns the gradient buffer and the beta with which an op that writes the whole
+// gradient as beta·grad + its contribution must combine them: 0 when the gradient is zero
+// (new, or stale after ZeroGrad: then it is never cleared), else 1. A weight's gradient GEMM
+// uses it, so zeroing every gradient each step costs nothing for them.
+func (t *Tensor) GradForWrite() ([]float32, float32) {
+	if t.base != nil {
+		return t.base.GradForWrite()
+	}
+	switch {
+	case t.gradStale:
+		t.gradStale = false
+		return t.grad, 0
+	case t.grad == nil:
+		return t.GradBuf(), 0
+	}
+	return t.grad, 1
 }
 
 // GradBuf returns the gradient buffer, allocating it (zeroed) on first use.
@@ -72,6 +102,7 @@ func (t *Tensor) GradBuf() []float32 {
 	if t.base != nil {
 		return t.base.GradBuf()
 	}
+	t.freshen()
 	if t.grad == nil {
 		if t.tape != nil {
 			t.grad = t.tape.mem.get(len(t.Data))
@@ -92,6 +123,7 @@ func (t *Tensor) accumulateGrad(tp *Tape, g []float32, take bool) {
 	if r.base != nil {
 		r = r.base
 	}
+	r.freshen()
 	switch {
 	case r.grad != nil:
 		addInto(r.grad, g)
@@ -114,11 +146,22 @@ func (t *Tensor) SetGrad(g []float32) {
 		t.base.SetGrad(g)
 		return
 	}
-	t.grad = g
+	t.grad, t.gradStale = g, false
 }
 
-// ZeroGrad zeroes the gradient in place (keeping the buffer for the next step).
-func (t *Tensor) ZeroGrad() { clear(t.Grad()) }
+// ZeroGrad zeroes the gradient in place (keeping the buffer for the next step). The clearing
+// itself waits until the gradient is next read or added to, and is skipped by an op that
+// overwrites it whole (a weight's gradient GEMM), so a training step's ZeroGrad costs nothing
+// for those.
+func (t *Tensor) ZeroGrad() {
+	if t.base != nil {
+		t.base.ZeroGrad()
+		return
+	}
+	if t.grad != nil {
+		t.gradStale = true
+	}
+}
 
 // Reshape returns a view with another shape over the same data and gradient.
 func (t *Tensor) Reshape(shape ...int) *Tensor {

@@ -210,13 +210,16 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 			continue
 		}
 		if ex.Down.RequiresGrad { // ddown[D, I] += (w·dy)ᵀ · h
-			dygOp.timesAct(true, d, I, c, lo*d, hb, lo*I, I, 1, ex.Down.GradBuf(), I)
+			gw, beta := ex.Down.GradForWrite()
+			dygOp.timesAct(true, d, I, c, lo*d, hb, lo*I, I, beta, gw, I)
 		}
 		if ex.Gate.RequiresGrad { // dgate[I, D] += dgᵀ · x
-			dgOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, 1, ex.Gate.GradBuf(), d)
+			gw, beta := ex.Gate.GradForWrite()
+			dgOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, beta, gw, d)
 		}
 		if ex.Up.RequiresGrad {
-			duOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, 1, ex.Up.GradBuf(), d)
+			gw, beta := ex.Up.GradForWrite()
+			duOp.timesAct(true, I, d, c, lo*I, xg, lo*d, d, beta, gw, d)
 		}
 		if x.RequiresGrad { // dx rows = dg·gate + du·up, over dyg's memory
 			dgOp.times(false, false, c, d, I, lo*I, ex.Gate.Data, d, 0, dyg[lo*d:], d)
