@@ -1,6 +1,10 @@
 package autograd
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/gwen-ml/gwen/internal/freelist"
+)
 
 // arena recycles the float buffers of one tape's activations and their gradients: buffers are
 // handed out during forward and backward and all taken back when the step ends, so a training
@@ -43,27 +47,16 @@ func (a *arena[T]) get(n int) []T {
 // fit is a shared arena's get: the smallest free buffer of capacity ≥ n, else a new one, the
 // largest free buffer (too small for n) given back first.
 func (a *arena[T]) fit(n int) []T {
-	best, largest := -1, -1
-	for i, b := range a.pool {
-		if c := cap(b); c >= n && (best < 0 || c < cap(a.pool[best])) {
-			best = i
-		}
-		if largest < 0 || cap(b) > cap(a.pool[largest]) {
-			largest = i
-		}
-	}
-	take := func(i int) []T {
+	i, fits := freelist.BestFit(len(a.pool), n, func(i int) int { return cap(a.pool[i]) })
+	if i >= 0 {
 		b := a.pool[i]
 		last := len(a.pool) - 1
 		a.pool[i], a.pool[last] = a.pool[last], nil
 		a.pool = a.pool[:last]
-		return b
-	}
-	if best >= 0 {
-		return take(best)[:n]
-	}
-	if largest >= 0 {
-		offHeapFree(take(largest))
+		if fits {
+			return b[:n]
+		}
+		offHeapFree(b)
 	}
 	return offHeapSlice[T](n)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"github.com/gwen-ml/gwen/kernels"
 )
 
@@ -307,17 +308,7 @@ var (
 // else the largest free one grown, else a new one.
 func (bp *bufPool[T]) get(n int) *[]T {
 	bp.mu.Lock()
-	pick := -1
-	for i, p := range bp.bufs {
-		if pick < 0 {
-			pick = i
-			continue
-		}
-		c, best := cap(*p), cap(*bp.bufs[pick])
-		if (c >= n && (best < n || c < best)) || (best < n && c > best) {
-			pick = i
-		}
-	}
+	pick, _ := freelist.BestFit(len(bp.bufs), n, func(i int) int { return cap(*bp.bufs[i]) })
 	var p *[]T
 	if pick >= 0 {
 		p = bp.bufs[pick]

@@ -1,5 +1,6 @@
-// Package freelist holds values for reuse between calls: a mutex-guarded stack of *T that, unlike
-// sync.Pool, keeps what it is given across garbage collections.
+// Package freelist keeps values for reuse between calls: List, a mutex-guarded stack of *T that,
+// unlike sync.Pool, keeps what it is given across garbage collections, and BestFit, the choice
+// of which free buffer serves a request of a given size.
 package freelist
 
 import "sync"
@@ -28,4 +29,24 @@ func (l *List[T]) Put(x *T) {
 	l.mu.Lock()
 	l.items = append(l.items, x)
 	l.mu.Unlock()
+}
+
+// BestFit chooses among count free buffers, whose capacities capOf gives, the one to serve a
+// request of n: the smallest that holds n (fits true) or, when none does, the largest (fits
+// false, for the caller to replace); -1 when count is 0. Ties go to the lower index.
+func BestFit(count, n int, capOf func(i int) int) (i int, fits bool) {
+	best, largest := -1, -1
+	for j := range count {
+		c := capOf(j)
+		if c >= n && (best < 0 || c < capOf(best)) {
+			best = j
+		}
+		if largest < 0 || c > capOf(largest) {
+			largest = j
+		}
+	}
+	if best >= 0 {
+		return best, true
+	}
+	return largest, false
 }

@@ -45,3 +45,21 @@ func TestList(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BestFit takes the smallest capacity that holds the request, else the largest, ties to the
+// lower index, and -1 for no buffers.
+func TestBestFit(t *testing.T) {
+	caps := []int{50, 20, 80, 20, 80}
+	capOf := func(i int) int { return caps[i] }
+	for _, c := range []struct {
+		n, want int
+		fits    bool
+	}{{10, 1, true}, {20, 1, true}, {21, 0, true}, {60, 2, true}, {81, 2, false}} {
+		if i, fits := BestFit(len(caps), c.n, capOf); i != c.want || fits != c.fits {
+			t.Errorf("BestFit(%d) = %d, %v; want %d, %v", c.n, i, fits, c.want, c.fits)
+		}
+	}
+	if i, _ := BestFit(0, 5, capOf); i != -1 {
+		t.Errorf("BestFit over no buffers = %d, want -1", i)
+	}
+}
