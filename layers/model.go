@@ -301,15 +301,15 @@ func (m *Model) forward(tp *autograd.Tape, in Input, st *inferState) Output {
 	cos, sin := m.ropeTables(int(maxPos) + 1)
 
 	var out Output
+	var mid func(*autograd.Tensor) *autograd.Tensor // between a block's halves
+	if st != nil {
+		mid = func(x *autograd.Tensor) *autograd.Tensor { x, _ = st.carry(x, nil); return x }
+	}
 	x := autograd.Embedding(tp, m.Embed, in.IDs) // [N, D]
 	for li, b := range m.Blocks {
 		xin := x
 		var router *autograd.Tensor
 		block := func(tp *autograd.Tape) *autograd.Tensor {
-			var mid func(*autograd.Tensor) *autograd.Tensor
-			if st != nil {
-				mid = func(x *autograd.Tensor) *autograd.Tensor { x, _ = st.carry(x, nil); return x }
-			}
 			y, r := m.block(tp, li, b, xin, in, pos, cos, sin, mid)
 			router = r
 			return y
