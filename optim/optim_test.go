@@ -34,7 +34,7 @@ func TestAdamWStepMatchesGolden(t *testing.T) {
 			if want := g.Scalar("grad_norm"); math.Abs(norm-want) > 1e-6*want {
 				t.Errorf("grad norm %.9g, want %.9g", norm, want)
 			}
-			opt := optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1)
+			opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 			opt.Update(params, 1e-3)
 			for _, p := range params {
 				if d := golden.Compare(p.Data, g.F32("step1."+p.Name), 5e-7); d.Max > 5e-7 {
@@ -97,7 +97,7 @@ func TestUpdateScaledIsClipThenUpdate(t *testing.T) {
 		t.Fatalf("ClipCoef: norm %v coef %v, ClipGradNorm's norm %v (the golden norm %v must clip)", normB, coef, normA, g.Scalar("grad_norm"))
 	}
 	for step := range 2 {
-		optA, optB := optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1), optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1)
+		optA, optB := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1), optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 		optA.Update(a, 1e-3)
 		optB.UpdateScaled(b, 1e-3, coef)
 		for i := range a {
