@@ -8,11 +8,12 @@ import (
 	"github.com/gwen-ml/gwen/generate"
 	"github.com/gwen-ml/gwen/internal/golden"
 	"github.com/gwen-ml/gwen/layers"
-	_ "github.com/gwen-ml/gwen/moe" // tiny-moe's sparse layers
+	"github.com/gwen-ml/gwen/moe"
 )
 
 func loadGolden(t testing.TB, name string) (*layers.Model, *golden.Case) {
 	t.Helper()
+	moe.Register() // tiny-moe's sparse layers
 	dir := golden.Dir(name)
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("golden folder %s is absent: %v", dir, err)

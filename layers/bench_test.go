@@ -33,7 +33,7 @@ func BenchmarkTrainStepSmall(b *testing.B) {
 			}
 			targets := layers.CausalTargets(ids, B, T)
 			params := m.Params()
-			opt := optim.NewAdamW(1e-4, 0.9, 0.95, 1e-8, 0.1)
+			opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 			tp := autograd.NewTape() // one tape for every step: it recycles the activations' memory
 			step := func() {
 				out := m.Forward(tp, layers.Input{IDs: ids, B: B, T: T})

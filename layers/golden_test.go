@@ -56,7 +56,7 @@ func TestGoldenDenseLogitsLossGrads(t *testing.T) {
 	if norm, want := optim.ClipGradNorm(params, 1.0), g.Scalar("grad_norm"); math.Abs(norm-want) > 1e-5*want {
 		t.Errorf("grad norm %.9g, want %.9g", norm, want)
 	}
-	optim.NewAdamW(1e-3, 0.9, 0.95, 1e-8, 0.1).Update(params, 1e-3)
+	optim.NewAdamW(0.9, 0.95, 1e-8, 0.1).Update(params, 1e-3)
 	for _, p := range params {
 		if d := golden.Compare(p.Data, g.F32("step1."+p.Name), 1e-4); d.Max > 1e-4 {
 			t.Errorf("step1.%s end to end: %v", p.Name, d)

@@ -2,13 +2,13 @@ package layers
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 )
 
@@ -92,28 +92,8 @@ func (m *Model) Save(dir, dtype string, maxShardBytes int64) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(b, '\n')); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	return safetensors.WriteDir(dir, ts, map[string]string{"format": "pt"}, maxShardBytes)
-}
-
-// writeFileAtomic writes a small file through a temporary name and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

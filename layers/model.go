@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/internal/freelist"
@@ -112,9 +113,25 @@ type Output struct {
 	RouterLogits []*autograd.Tensor // [N, E] per sparse layer, in layer order (MoE only)
 }
 
-// SparseBuilder makes the sparse MLP of layer i from the config; package moe registers it so
-// that layers does not import moe. Nil means MoE models cannot be built.
-var SparseBuilder func(cfg *Config, layer int, newParam func(name string, shape ...int) *autograd.Tensor) (SparseMLP, error)
+// SparseBuilder makes the sparse MLP of layer i from the config, its parameters made by
+// newParam under names relative to the layer ("mlp.gate.weight", ...).
+type SparseBuilder func(cfg *Config, layer int, newParam func(name string, shape ...int) *autograd.Tensor) (SparseMLP, error)
+
+// sparse is the registered SparseBuilder; nil until RegisterSparse.
+var sparse atomic.Pointer[SparseBuilder]
+
+// RegisterSparse makes b the builder of the sparse (mixture-of-experts) layers of every model
+// built after it, so that layers need not import the implementation: moe.Register calls it.
+// It is safe for concurrent use; it panics on a nil b or when a builder is already registered
+// (there is one MoE implementation: a second registration is a mistake, as in database/sql).
+func RegisterSparse(b SparseBuilder) {
+	if b == nil {
+		panic("layers: RegisterSparse with a nil builder")
+	}
+	if !sparse.CompareAndSwap(nil, &b) {
+		panic("layers: RegisterSparse called twice")
+	}
+}
 
 // New allocates a model with zero parameters, named by the HF table.
 func New(cfg Config) (*Model, error) {
@@ -148,10 +165,11 @@ func New(cfg Config) (*Model, error) {
 			PostAttnNorm: p(pre+"post_attention_layernorm.weight", D),
 		}
 		if cfg.IsSparseLayer(i) {
-			if SparseBuilder == nil {
-				return nil, fmt.Errorf("layer %d is a mixture-of-experts layer, but no MoE implementation is linked in (import github.com/gwen-ml/gwen/moe)", i)
+			build := sparse.Load()
+			if build == nil {
+				return nil, fmt.Errorf("layer %d is a mixture-of-experts layer (model_type %q), but no MoE implementation is registered: call moe.Register() before building MoE models", i, cfg.ModelType)
 			}
-			sp, err := SparseBuilder(&m.Config, i, func(name string, shape ...int) *autograd.Tensor { return p(pre+name, shape...) })
+			sp, err := (*build)(&m.Config, i, func(name string, shape ...int) *autograd.Tensor { return p(pre+name, shape...) })
 			if err != nil {
 				return nil, err
 			}

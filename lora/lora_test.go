@@ -12,7 +12,7 @@ import (
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 	"github.com/gwen-ml/gwen/lora"
-	_ "github.com/gwen-ml/gwen/moe" // tiny-moe has sparse layers
+	"github.com/gwen-ml/gwen/moe"
 )
 
 func loadBase(t *testing.T) *layers.Model {
@@ -242,6 +242,7 @@ func TestMergeRefusesAndLeavesTheModel(t *testing.T) {
 // A Qwen3-MoE adapter may target single experts (mlp.experts.<e>.<proj>, as PEFT names them):
 // exactly those weights move, by scale·B·A computed here in float64, and nothing else does.
 func TestMergeIntoExperts(t *testing.T) {
+	moe.Register() // tiny-moe has sparse layers
 	m, err := layers.Load(golden.Dir("tiny-moe"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,15 @@
 // (one GEMM per expert) and the router losses (load balancing, z-loss); it knows no attention.
 //
 // It follows transformers' modeling_qwen3_moe.py (Qwen3MoeSparseMoeBlock and
-// load_balancing_loss_func). Importing it registers layers.SparseBuilder, so that a qwen3_moe
-// config builds sparse blocks: layers never imports moe.
+// load_balancing_loss_func). Register plugs it into layers (layers.RegisterSparse), so that a
+// qwen3_moe config builds sparse blocks while layers never imports moe: whoever builds models
+// calls moe.Register() first (explicitly: importing moe has no side effect).
 package moe
 
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/layers"
@@ -17,10 +19,17 @@ import (
 // Dimensions: N token rows, D hidden_size, E num_experts, K num_experts_per_tok (top-k),
 // I moe_intermediate_size, M = N·K routed token-slots.
 
-func init() {
-	layers.SparseBuilder = func(cfg *layers.Config, layer int, newParam func(name string, shape ...int) *autograd.Tensor) (layers.SparseMLP, error) {
-		return New(cfg, layer, newParam)
-	}
+var registerOnce sync.Once
+
+// Register makes layers build qwen3_moe configs' sparse layers with this package's Sparse
+// (layers.RegisterSparse). Call it once before building or loading MoE models (layers.New,
+// layers.Load); calling it again, from any goroutine, does nothing.
+func Register() {
+	registerOnce.Do(func() {
+		layers.RegisterSparse(func(cfg *layers.Config, layer int, newParam func(name string, shape ...int) *autograd.Tensor) (layers.SparseMLP, error) {
+			return New(cfg, layer, newParam)
+		})
+	})
 }
 
 // Expert is one SwiGLU expert: down(silu(gate(x)) · up(x)).

@@ -12,10 +12,10 @@ import (
 )
 
 // AdamW holds the hyperparameters and the moment estimates of every parameter it has updated.
-// Weight decay applies to parameters with two or more dimensions (projections, embeddings,
+// The learning rate is not one of them: each Update takes it (from a schedule). Weight decay applies to parameters with two or more dimensions (projections, embeddings,
 // experts, routers), never to 1-D norm weights — the convention of HF Trainer and torchtune.
 type AdamW struct {
-	LR, Beta1, Beta2, Eps, WeightDecay float32
+	Beta1, Beta2, Eps, WeightDecay float32
 
 	Step  int                 // number of updates made so far
 	State map[string]*Moments // by parameter name
@@ -27,8 +27,8 @@ type Moments struct {
 }
 
 // NewAdamW returns an optimizer with zero moments.
-func NewAdamW(lr, beta1, beta2, eps, weightDecay float32) *AdamW {
-	return &AdamW{LR: lr, Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay, State: map[string]*Moments{}}
+func NewAdamW(beta1, beta2, eps, weightDecay float32) *AdamW {
+	return &AdamW{Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay, State: map[string]*Moments{}}
 }
 
 // Update applies one AdamW step to every parameter that has a gradient, at learning rate lr.

@@ -111,7 +111,7 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	targets := layers.CausalTargets(ids, B, T)
 	params := m.Params()
-	opt := optim.NewAdamW(1e-4, 0.9, 0.95, 1e-8, 0.1)
+	opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 	in := layers.Input{IDs: ids, B: B, T: T}
 
 	var losses []float64

@@ -15,7 +15,6 @@ import (
 	"github.com/gwen-ml/gwen/generate"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/lora"
-	_ "github.com/gwen-ml/gwen/moe" // MoE models' sparse layers
 )
 
 // genFlags are the flags gwen generate and gwen chat share. Sampling flags left at -1 take

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
 )
@@ -83,54 +84,36 @@ func cmdInit(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}
-	// Write everything into a temporary folder beside the target and rename it at the end:
+	// Everything is written into a temporary folder beside the target, renamed at the end:
 	// an interrupted init leaves no half model behind.
-	parent, base := filepath.Split(filepath.Clean(*outDir))
-	if parent == "" {
-		parent = "."
-	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", *outDir, err)
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	shards, err := writeRandomWeights(tmp, tensors, diskType, maxShard, *seed, sigma, pad)
-	if err != nil {
-		return err
-	}
-	cfgOut := *cfg
-	cfgOut.TorchDType = map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16"}[diskType]
-	js, err := json.MarshalIndent(cfgOut, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeSynced(filepath.Join(tmp, "config.json"), append(js, '\n')); err != nil {
-		return err
-	}
-	for _, name := range tokFiles {
-		b, err := os.ReadFile(filepath.Join(*tokDir, name))
-		if err != nil {
-			return fmt.Errorf("tokenizer: %w", err)
-		}
-		if err := writeSynced(filepath.Join(tmp, name), b); err != nil {
+	var shards int
+	err = durable.WriteDir(*outDir, func(tmp string) error {
+		if shards, err = writeRandomWeights(tmp, tensors, diskType, maxShard, *seed, sigma, pad); err != nil {
 			return err
 		}
+		cfgOut := *cfg
+		cfgOut.TorchDType = map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16"}[diskType]
+		js, err := json.MarshalIndent(cfgOut, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "config.json"), append(js, '\n'), 0o644); err != nil {
+			return err
+		}
+		for _, name := range tokFiles {
+			b, err := os.ReadFile(filepath.Join(*tokDir, name))
+			if err != nil {
+				return fmt.Errorf("tokenizer: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, *outDir); err != nil {
-		return fmt.Errorf("creating %s: %w", *outDir, err)
-	}
-	renamed = true
 
 	var n int64
 	for _, t := range tensors {
@@ -336,27 +319,11 @@ func writeRandomWeights(dir string, params []paramSpec, dt safetensors.DType, ma
 		if err != nil {
 			return 0, err
 		}
-		if err := writeSynced(filepath.Join(dir, safetensors.IndexFileName), append(js, '\n')); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, safetensors.IndexFileName), append(js, '\n'), 0o644); err != nil {
 			return 0, err
 		}
 	}
 	return len(shards), nil
-}
-
-// writeSynced writes a small file and syncs it (the folder holding it is renamed into place
-// afterwards).
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // parseByteSize reads sizes as huggingface_hub writes them: a number with an optional unit,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/gwen-ml/gwen/moe"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's name.
@@ -35,6 +37,7 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	moe.Register() // qwen3_moe models build their sparse layers with package moe
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

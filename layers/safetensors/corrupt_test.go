@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -157,19 +158,20 @@ func TestOpenTruncated(t *testing.T) {
 // --- atomic writes ---
 
 // failingFile is a real temporary file whose writes fail with ENOSPC past limit bytes.
-type failingFile struct {
-	*os.File
+// failingWriter accepts limit bytes, then fails as a full disk does: a short write and ENOSPC.
+type failingWriter struct {
+	io.Writer
 	limit int
 }
 
-func (f *failingFile) Write(p []byte) (int, error) {
+func (f *failingWriter) Write(p []byte) (int, error) {
 	if len(p) > f.limit {
-		n, _ := f.File.Write(p[:f.limit])
+		n, _ := f.Writer.Write(p[:f.limit])
 		f.limit = 0
-		return n, &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		return n, &fs.PathError{Op: "write", Path: "temporary file", Err: syscall.ENOSPC}
 	}
 	f.limit -= len(p)
-	return f.File.Write(p)
+	return f.Writer.Write(p)
 }
 
 func tempFiles(t *testing.T, dir string) []string {
@@ -189,16 +191,10 @@ func TestWriteDiskFullKeepsOldFile(t *testing.T) {
 
 	big := []Tensor{{Name: "w", DType: F32, Shape: []int{1 << 20}, F32: make([]float32, 1<<20)}}
 	for _, limit := range []int{0, 5, 100, 1 << 20} {
-		orig := createTemp
-		createTemp = func(dir, pattern string) (tempFile, error) {
-			f, err := os.CreateTemp(dir, pattern)
-			if err != nil {
-				return nil, err
-			}
-			return &failingFile{File: f, limit: limit}, nil
-		}
+		orig := wrapTemp
+		wrapTemp = func(w io.Writer) io.Writer { return &failingWriter{Writer: w, limit: limit} }
 		err := Write(path, big, nil)
-		createTemp = orig
+		wrapTemp = orig
 		wantErr(t, err, path, "no space left")
 		if !errors.Is(err, syscall.ENOSPC) {
 			t.Errorf("error %v does not wrap ENOSPC", err)
@@ -215,16 +211,10 @@ func TestWriteDiskFullKeepsOldFile(t *testing.T) {
 	if err := WriteDir(dir, good, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	orig := createTemp
-	createTemp = func(dir, pattern string) (tempFile, error) {
-		f, err := os.CreateTemp(dir, pattern)
-		if err != nil {
-			return nil, err
-		}
-		return &failingFile{File: f, limit: 100}, nil
-	}
+	orig := wrapTemp
+	wrapTemp = func(w io.Writer) io.Writer { return &failingWriter{Writer: w, limit: 100} }
 	err := WriteDir(dir, append(big, Tensor{Name: "v", DType: F32, Shape: []int{1 << 20}, F32: make([]float32, 1<<20)}), nil, 1<<20)
-	createTemp = orig
+	wrapTemp = orig
 	wantErr(t, err, "no space left")
 	s, err := OpenDir(dir)
 	if err != nil {

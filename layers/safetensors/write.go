@@ -1,14 +1,12 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/kernels"
 )
 
@@ -244,65 +243,17 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	})
 }
 
-// tempFile is what writeAtomic needs of its temporary file (a seam for tests of failing disks).
-type tempFile interface {
-	io.Writer
-	Name() string
-	Chmod(fs.FileMode) error
-	Sync() error
-	Close() error
-}
+// wrapTemp wraps the writer of every file this package writes (a seam for tests of failing
+// disks; the identity otherwise).
+var wrapTemp = func(w io.Writer) io.Writer { return w }
 
-var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
-
-// writeAtomic writes path through fill into path+".tmp-<random>" in the same folder, then
-// syncs, renames and syncs the folder; on error it removes the temporary file.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := createTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: writing %s: sync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: writing %s: close: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("safetensors: writing %s: sync folder: %w", path, err)
+// writeAtomic writes path through fill with durable.Write (a temporary file beside it, synced
+// and renamed over it, the folder synced); on error path is left as it was.
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	if err := durable.Write(path, 0o644, func(w io.Writer) error { return fill(wrapTemp(w)) }); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // shardName is Hugging Face's name for shard i (1-based) of n.
