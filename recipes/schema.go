@@ -96,7 +96,7 @@ type Optim struct {
 type Schedule struct {
 	Name        string   `yaml:"name" json:"name"` // cosine (default), linear, constant, wsd
 	WarmupSteps int      `yaml:"warmup_steps" json:"warmup_steps"`
-	MinLRRatio  *float64 `yaml:"min_lr_ratio" json:"min_lr_ratio"` // floor as a fraction of lr (default 0.1)
+	MinLRRatio  *float64 `yaml:"min_lr_ratio" json:"min_lr_ratio"`         // floor as a fraction of lr (default 0.1)
 	DecayRatio  float64  `yaml:"decay_ratio" json:"decay_ratio,omitempty"` // wsd: the last fraction of steps that decays (default 0.1)
 }
 
