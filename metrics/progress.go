@@ -26,12 +26,12 @@ type progress struct {
 	terminal bool
 	now      func() time.Time
 
-	t0       time.Time // when the first train record came
-	step0    int       // its step
-	seen     bool
-	bar      string // the bar last drawn ("" when none is on screen)
-	drawn    time.Time
-	pending  string // a newer bar not drawn yet (throttled)
+	t0      time.Time // when the first train record came
+	step0   int       // its step
+	seen    bool
+	bar     string // the bar last drawn ("" when none is on screen)
+	drawn   time.Time
+	pending string // a newer bar not drawn yet (throttled)
 }
 
 func (p *progress) Write(r Record) error {
