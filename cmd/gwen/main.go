@@ -19,6 +19,7 @@ type command struct {
 
 // commands is the explicit registry of subcommands, in the order usage lists them.
 var commands = []command{
+	{"train", "train from a YAML recipe: pretraining stages, SFT; checkpoints, --resume, key=value overrides", cmdTrain},
 	{"bench", "measure training, forward or decode speed on bench_torch.py's models (JSON lines)", cmdBench},
 	{"init", "write a new model folder with random weights from a config.json (pretraining from scratch)", cmdInit},
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
@@ -53,6 +54,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		switch {
 		case err == nil:
 			return 0
+		case errors.Is(err, errInterrupted):
+			return 130
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "gwen %s: %v\n", c.name, err)
 			return 2

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gwen-ml/gwen/recipes"
+	"github.com/gwen-ml/gwen/train"
+)
+
+// errInterrupted makes gwen exit with 130, as a shell does for Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+// cmdTrain is `gwen train RECIPE.yaml [--resume] [key.path=value ...]`, flags before or after
+// the recipe.
+func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in out_dir (from the start when there is none)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gwen train RECIPE.yaml [--resume] [key.path=value ...]\n\noverrides are typed as in the file, e.g. out_dir=/tmp/x train.max_steps=100 optim.lr=1e-4\n(a stage's own keys: stages.NAME.train.max_steps=10)\n\nflags:")
+		fs.PrintDefaults()
+	}
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	var file string
+	var overrides []string
+	for _, a := range positional {
+		if strings.Contains(a, "=") {
+			overrides = append(overrides, a)
+		} else if file == "" {
+			file = a
+		} else {
+			return fmt.Errorf("%w: one recipe file, got %q and %q", errUsage, file, a)
+		}
+	}
+	if file == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: name a recipe file", errUsage)
+	}
+	plan, err := recipes.Load(file, overrides)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := train.Run(ctx, plan, train.Options{Resume: *resume, Log: stderr, Terminal: isTerminal(stderr)})
+	if errors.Is(err, train.ErrInterrupted) {
+		fmt.Fprintf(stderr, "interrupted after step %d; checkpoint %s\ncontinue with: gwen train %s --resume\n", res.State.Step, res.Checkpoint, strings.Join(args, " "))
+		return errInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "done: %s (step %d, %d tokens)\n  metrics:    %s/metrics.jsonl\n  checkpoint: %s\nnext:\n  gwen generate --model %s \"Solve (x+2)^2 = 0\"\n  gwen plot %s\n",
+		res.OutDir, res.State.Step, res.State.Tokens, res.OutDir, res.Checkpoint, res.Checkpoint, res.OutDir)
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), for the live progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

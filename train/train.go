@@ -1,0 +1,469 @@
+// Package train owns the training run: one flat loop (setup, steps, cleanup) over the stages
+// of a recipe, gradient accumulation, checkpoints that resume bit for bit, and metrics sinks.
+package train
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/data"
+	"github.com/gwen-ml/gwen/data/tokenizer"
+	"github.com/gwen-ml/gwen/internal/durable"
+	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/metrics"
+	"github.com/gwen-ml/gwen/moe"
+	"github.com/gwen-ml/gwen/optim"
+	"github.com/gwen-ml/gwen/recipes"
+)
+
+// Options are the run's choices that are not part of the recipe.
+type Options struct {
+	Resume bool      // continue from the newest complete checkpoint (from the start if none)
+	Log    io.Writer // progress and messages (stderr)
+	// Terminal: Log is a terminal, so progress is a live bar instead of plain lines.
+	Terminal bool
+}
+
+// ErrInterrupted is returned when the context is cancelled (Ctrl-C): the run saved a
+// checkpoint first, so --resume continues exactly.
+var ErrInterrupted = errors.New("interrupted")
+
+// Result says where a finished (or interrupted) run left its outputs.
+type Result struct {
+	OutDir     string
+	Checkpoint string // the newest complete checkpoint
+	State      State
+}
+
+// run is the state of one training run across its stages.
+type run struct {
+	plan   *recipes.Plan
+	opt    Options
+	out    string
+	ckRoot string
+	recipe []byte
+	sink   metrics.Sink
+
+	st       State
+	model    *layers.Model
+	adam     *optim.AdamW
+	lastSave int    // step of the newest checkpoint written or loaded (-1: none)
+	lastDir  string // its folder
+}
+
+// Run trains the plan's stages in order. With opt.Resume it continues from the newest
+// complete checkpoint in OUT/checkpoints, so that every step's loss and the final weights are
+// those of an uninterrupted run, bit for bit (same machine and thread count).
+func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err error) {
+	moe.Register()
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	first := plan.Stages[0].Recipe
+	r := &run{plan: plan, opt: opt, out: first.OutDir, ckRoot: filepath.Join(first.OutDir, "checkpoints"),
+		recipe: plan.JSON(), lastSave: -1}
+	res.OutDir = r.out
+
+	// Setup: where to start.
+	if err := os.MkdirAll(r.ckRoot, 0o755); err != nil {
+		return res, err
+	}
+	if err := durable.CleanTemps(r.ckRoot); err != nil {
+		return res, err
+	}
+	cks, err := checkpoints(r.ckRoot)
+	if err != nil {
+		return res, err
+	}
+	var resumeFrom *checkpoint
+	switch {
+	case opt.Resume && len(cks) > 0:
+		resumeFrom = &cks[len(cks)-1]
+		r.st = resumeFrom.State
+		r.lastSave, r.lastDir = r.st.Step, resumeFrom.Dir
+		if r.st.RecipeHash != plan.Hash {
+			fmt.Fprintf(opt.Log, "note: %s differs from the recipe %s was trained with; continuing with the new one\n", plan.File, resumeFrom.Dir)
+		}
+	case !opt.Resume && len(cks) > 0:
+		return res, fmt.Errorf("%s already holds checkpoints (newest %s): pass --resume to continue that run, or set another out_dir", r.out, cks[len(cks)-1].Dir)
+	}
+	resumeStep := -1
+	if resumeFrom != nil {
+		resumeStep = r.st.Step
+	}
+	if err := durable.WriteFile(filepath.Join(r.out, "recipe.json"), r.recipe, 0o644); err != nil {
+		return res, err
+	}
+	if r.sink, err = openSinks(plan, r.out, resumeStep, opt); err != nil {
+		return res, err
+	}
+	exit := 0
+	defer func() {
+		if err != nil {
+			exit = 1
+		}
+		if cerr := r.sink.Close(exit); err == nil && cerr != nil {
+			err = cerr
+		}
+		res.Checkpoint, res.State = r.lastDir, r.st
+	}()
+
+	// The stages, each a flat loop.
+	startStage := 0
+	if resumeFrom != nil {
+		startStage = r.st.Stage
+		if r.st.StageDone {
+			startStage++
+		}
+		if startStage >= len(plan.Stages) {
+			fmt.Fprintf(opt.Log, "%s: finished already at step %d (%s)\n", r.out, r.st.Step, resumeFrom.Dir)
+			return res, nil
+		}
+		if r.model, err = layers.Load(resumeFrom.Dir); err != nil {
+			return res, err
+		}
+	}
+	for si := startStage; si < len(plan.Stages); si++ {
+		midStage := resumeFrom != nil && si == r.st.Stage && !r.st.StageDone
+		if err := r.stage(ctx, si, midStage, resumeFrom); err != nil {
+			return res, err
+		}
+		resumeFrom = nil
+	}
+	r.st.Done = true
+	return res, nil
+}
+
+// stage runs one stage: setup (model, optimizer, data), the loop, and a final checkpoint.
+func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint) error {
+	stage := r.plan.Stages[si]
+	rc := stage.Recipe
+	B, T, accum := rc.Train.BatchSize, rc.Data.SeqLen, rc.Train.GradAccum
+
+	// Model: the previous stage's weights (or the checkpoint's), with this stage's config.
+	if err := r.setupModel(rc); err != nil {
+		return err
+	}
+	m := r.model
+	m.BF16 = rc.Model.Dtype == "bf16"
+	m.Checkpointing = rc.Train.ActivationCheckpointing
+	params := m.Params()
+
+	// Optimizer: fresh for each stage unless optim.keep_state; a checkpoint's mid-stage.
+	keep := r.adam != nil && rc.Optim.KeepState
+	newAdam := &optim.AdamW{Beta1: float32(rc.Optim.Betas[0]), Beta2: float32(rc.Optim.Betas[1]),
+		Eps: float32(rc.Optim.Eps), WeightDecay: float32(*rc.Optim.WeightDecay), State: map[string]*optim.Moments{}}
+	switch {
+	case midStage || (from != nil && rc.Optim.KeepState):
+		if err := loadOptimizer(filepath.Join(from.Dir, optimizerFile), newAdam); err != nil {
+			return err
+		}
+		r.adam = newAdam
+	case keep:
+		r.adam.Beta1, r.adam.Beta2, r.adam.Eps, r.adam.WeightDecay = newAdam.Beta1, newAdam.Beta2, newAdam.Eps, newAdam.WeightDecay
+	default:
+		r.adam = newAdam
+	}
+	sched := schedule(rc)
+
+	// Data.
+	tok, err := tokenizer.Load(rc.Tokenizer)
+	if err != nil {
+		return err
+	}
+	pipe, err := openPipeline(rc, rc.Data.Train, tok, rc.Train.Seed, *rc.Data.Shuffle)
+	if err != nil {
+		return err
+	}
+	defer pipe.Close()
+	if midStage {
+		if err := pipe.Restore(r.st.Data); err != nil {
+			return fmt.Errorf("restoring the data position of %s: %w", from.Dir, err)
+		}
+	} else {
+		r.st.Stage, r.st.StageName, r.st.StageStep, r.st.StageDone = si, stage.Name, 0, false
+	}
+	r.st.Seed, r.st.RecipeHash = rc.Train.Seed, r.plan.Hash
+
+	// The loop.
+	tp := autograd.NewTape()
+	V := m.Config.VocabSize
+	total := rc.Train.MaxSteps
+	batches := make([]data.Batch, accum)
+	targets := make([][]int32, accum)
+	lastLog, lastTokens := time.Now(), r.st.Tokens
+	for r.st.StageStep < total {
+		if ctx.Err() != nil {
+			return r.interrupted(m, rc)
+		}
+		// Read the whole accumulated batch first: the loss is normalised over all its counted
+		// targets, not averaged over micro-batch means.
+		count := 0
+		for a := range batches {
+			if batches[a], err = pipe.Next(); err != nil {
+				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			targets[a] = layers.CausalTargets(batches[a].Labels, batches[a].B, batches[a].T)
+			for _, t := range targets[a] {
+				if t != data.Ignore {
+					count++
+				}
+			}
+		}
+		var ceSum, auxSum float64
+		var tokens int64
+		for a, b := range batches {
+			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
+			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), targets[a], float64(count))
+			if len(out.RouterLogits) > 0 {
+				aux, v := moe.LoadBalancingLoss(tp, out.RouterLogits, m.Config.NumExperts, m.Config.NumExpertsPerTok)
+				loss = moe.AddScaled(tp, loss, aux, m.Config.RouterAuxLossCoef/float64(accum))
+				auxSum += v
+			}
+			tp.Backward(loss)
+			ceSum += sum
+			tokens += int64(b.B*b.T - b.Padding)
+		}
+		loss := ceSum / float64(max(count, 1))
+		norm, coef := optim.ClipCoef(params, *rc.Optim.GradClip)
+		step := r.st.Step + 1
+		if bad(loss) || bad(norm) {
+			msg := fmt.Sprintf("step %d: the loss is %v and the gradient norm %v; stopped without updating the weights", step, loss, norm)
+			if r.lastDir != "" {
+				msg += "; the last good checkpoint is " + r.lastDir
+			}
+			return errors.New(msg)
+		}
+		lr := sched.LR(r.st.StageStep)
+		r.adam.UpdateScaled(params, lr, coef)
+		optim.ZeroGrad(params)
+		r.st.Step, r.st.StageStep, r.st.Tokens = step, r.st.StageStep+1, r.st.Tokens+tokens
+		r.st.StageDone = r.st.StageStep == total
+
+		if step%rc.Log.Every == 0 || r.st.StageDone {
+			now := time.Now()
+			vals := map[string]float64{"loss": loss, "lr": float64(lr), "grad_norm": norm,
+				"tokens": float64(r.st.Tokens), "tokens_per_s": float64(r.st.Tokens-lastTokens) / now.Sub(lastLog).Seconds()}
+			if m.Config.NumExperts > 0 {
+				vals["moe/aux_loss"] = auxSum / float64(accum)
+			}
+			if err := r.sink.Write(metrics.Record{Step: step, Stage: stage.Name, Values: vals}); err != nil {
+				return err
+			}
+			lastLog, lastTokens = now, r.st.Tokens
+		}
+		if rc.Train.EvalEvery > 0 && (step%rc.Train.EvalEvery == 0 || r.st.StageDone) {
+			if err := r.eval(rc, stage.Name, tok); err != nil {
+				return err
+			}
+		}
+		r.st.Data = pipe.State()
+		if r.st.StageDone || (rc.Train.CheckpointEvery > 0 && r.st.StageStep%rc.Train.CheckpointEvery == 0) {
+			if err := r.save(rc); err != nil {
+				return err
+			}
+		}
+		_ = B
+		_ = T
+	}
+	if rc.Eval.Passkey > 0 {
+		acc, err := passkey(m, tok, rc.Data.SeqLen, rc.Eval.Passkey, rc.Train.Seed)
+		if err != nil {
+			return err
+		}
+		if err := r.sink.Write(metrics.Record{Step: r.st.Step, Stage: stage.Name, Eval: true,
+			Values: map[string]float64{"passkey_accuracy": acc, "passkey_len": float64(rc.Data.SeqLen)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bad(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+
+// setupModel makes r.model the stage's model: loaded or initialised for the first stage,
+// carried over from the previous stage (or the checkpoint) otherwise, with the stage's
+// config overrides (RoPE, context length) applied.
+func (r *run) setupModel(rc recipes.Recipe) error {
+	if r.model == nil {
+		cfg, err := rc.ModelConfig()
+		if err != nil {
+			return err
+		}
+		if rc.Model.Path != "" {
+			m, err := layers.Load(rc.Model.Path)
+			if err != nil {
+				return err
+			}
+			r.model, err = withConfig(m, *cfg)
+			return err
+		}
+		m, err := layers.New(*cfg)
+		if err != nil {
+			return err
+		}
+		m.InitRandom(rc.Train.Seed, rc.Model.Init.Std)
+		r.model = m
+		return nil
+	}
+	cfg := r.model.Config
+	if err := rc.ApplyModelOverrides(&cfg); err != nil {
+		return fmt.Errorf("%s: model overrides: %w", r.plan.File, err)
+	}
+	m, err := withConfig(r.model, cfg)
+	r.model = m
+	return err
+}
+
+// withConfig returns m itself when cfg is its config, else a model of cfg holding m's weights
+// (a RoPE or context-length change keeps every shape).
+func withConfig(m *layers.Model, cfg layers.Config) (*layers.Model, error) {
+	a, _ := m.Config.MarshalJSON()
+	b, _ := cfg.MarshalJSON()
+	if string(a) == string(b) {
+		return m, nil
+	}
+	n, err := layers.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	np, op := n.Params(), m.Params()
+	if len(np) != len(op) {
+		return nil, fmt.Errorf("the new config changes the model's parameters (%d vs %d)", len(np), len(op))
+	}
+	for i := range np {
+		if !slices.Equal(np[i].Shape, op[i].Shape) {
+			return nil, fmt.Errorf("the new config changes %s from %v to %v", op[i].Name, op[i].Shape, np[i].Shape)
+		}
+		np[i].Data = op[i].Data
+	}
+	if n.LMHead != n.Embed {
+		n.LMHead.Data = m.LMHead.Data
+	}
+	return n, nil
+}
+
+// schedule is the stage's learning-rate schedule over its steps.
+func schedule(rc recipes.Recipe) optim.Schedule {
+	s := rc.Optim.Schedule
+	peak := float32(rc.Optim.LR)
+	low := peak * float32(*s.MinLRRatio)
+	n := rc.Train.MaxSteps
+	switch s.Name {
+	case "constant":
+		return optim.Constant{Peak: peak, Warmup: s.WarmupSteps}
+	case "linear":
+		return optim.Linear{Peak: peak, Min: low, Warmup: s.WarmupSteps, Total: n}
+	case "wsd":
+		return optim.WSD{Peak: peak, Min: low, Warmup: s.WarmupSteps, Decay: int(math.Round(s.DecayRatio * float64(n))), Total: n}
+	}
+	return optim.Cosine{Peak: peak, Min: low, Warmup: s.WarmupSteps, Total: n}
+}
+
+// openPipeline opens the sources as one seeded mixture and its batching pipeline.
+func openPipeline(rc recipes.Recipe, sources []recipes.Source, tok *tokenizer.Tokenizer, seed uint64, shuffle bool) (*data.Pipeline, error) {
+	var streams []*data.Stream
+	var weights []float64
+	task := data.Task("")
+	for i, s := range sources {
+		f, err := data.ParseFormat(s.Format)
+		if err != nil {
+			return nil, err
+		}
+		t := taskOf(f)
+		if task != "" && t != task {
+			return nil, fmt.Errorf("%s: sources of one stage must be all text/tokens, all chat or all preference (source %d is %s)", rc.Name, i, s.Format)
+		}
+		task = t
+		src, err := data.Open([]string{s.Path}, data.Spec{Format: f, Column: s.Column})
+		if err != nil {
+			for _, st := range streams {
+				st.Close()
+			}
+			return nil, err
+		}
+		streams = append(streams, data.NewStream(src, shuffle, seed+uint64(i)))
+		weights = append(weights, s.Weight)
+	}
+	if task == data.TaskPreference {
+		return nil, fmt.Errorf("%s: preference data trains with DPO, which gwen train does not run yet", rc.Name)
+	}
+	mix, err := data.NewMixture(streams, weights, seed)
+	if err != nil {
+		return nil, err
+	}
+	return data.NewPipeline(mix, tok, data.PipelineConfig{Task: task, Rows: rc.Train.BatchSize, SeqLen: rc.Data.SeqLen,
+		Pack: *rc.Data.Packing, Truncate: rc.Data.Truncate, TrainEmptyThink: rc.Data.TrainEmptyThink})
+}
+
+func taskOf(f data.Format) data.Task {
+	switch f {
+	case data.FormatChat:
+		return data.TaskSFT
+	case data.FormatPreference:
+		return data.TaskPreference
+	}
+	return data.TaskPretrain
+}
+
+// eval runs the eval sources from their start for eval_batches batches, without a tape, and
+// records the mean loss over their counted targets and its perplexity.
+func (r *run) eval(rc recipes.Recipe, stage string, tok *tokenizer.Tokenizer) error {
+	pipe, err := openPipeline(rc, rc.Data.Eval, tok, rc.Train.Seed, false)
+	if err != nil {
+		return err
+	}
+	defer pipe.Close()
+	var sum float64
+	var count int
+	V := r.model.Config.VocabSize
+	for range rc.Train.EvalBatches {
+		b, err := pipe.Next()
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		out := r.model.Forward(nil, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
+		_, s, c := autograd.CrossEntropy(nil, out.Logits.Reshape(b.B*b.T, V), layers.CausalTargets(b.Labels, b.B, b.T), 0)
+		sum += s
+		count += c
+	}
+	loss := sum / float64(max(count, 1))
+	return r.sink.Write(metrics.Record{Step: r.st.Step, Stage: stage, Eval: true,
+		Values: map[string]float64{"loss": loss, "ppl": math.Exp(loss)}})
+}
+
+// save writes a checkpoint of the current state (once per step).
+func (r *run) save(rc recipes.Recipe) error {
+	if r.lastSave == r.st.Step {
+		return nil
+	}
+	r.st.RNG = map[string]string{
+		"data_mixture": base64.StdEncoding.EncodeToString(r.st.Data.Mixture.RNG),
+		"init":         fmt.Sprintf("seed %d, drawn once before step 1", rc.Train.Seed),
+	}
+	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints)
+	if err != nil {
+		return err
+	}
+	r.lastSave, r.lastDir = r.st.Step, dir
+	return nil
+}
+
+// interrupted saves a checkpoint at the last completed step and returns ErrInterrupted.
+func (r *run) interrupted(m *layers.Model, rc recipes.Recipe) error {
+	if r.st.Step > 0 {
+		if err := r.save(rc); err != nil {
+			return fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+		}
+	}
+	return ErrInterrupted
+}
