@@ -101,8 +101,7 @@ func defaults(r *Recipe, file string) {
 }
 
 // validate checks one resolved stage; errors point at the key's line.
-func (l *loader) validate(r *Recipe, stage string) error {
-	in := func(key string) string { return key }
+func (l *loader) validate(r *Recipe) error {
 	m := r.Model
 	switch {
 	case m.Path == "" && m.Init == nil:
@@ -110,7 +109,7 @@ func (l *loader) validate(r *Recipe, stage string) error {
 	case m.Path != "" && m.Init != nil:
 		return l.at("model", "set model.path or model.init, not both")
 	case m.Path != "" && !dirHas(m.Path, "config.json"):
-		return l.at(in("model.path"), "%s is not a Hugging Face model folder (no config.json)", m.Path)
+		return l.at("model.path", "%s is not a Hugging Face model folder (no config.json)", m.Path)
 	case m.Init != nil && !fileExists(m.Init.Config):
 		return l.at("model.init.config", "no file %s", m.Init.Config)
 	}
@@ -242,7 +241,6 @@ func (l *loader) validate(r *Recipe, stage string) error {
 			return l.at("lora.init_from", "%s is not a PEFT adapter folder (no adapter_config.json)", lr.InitFrom)
 		}
 	}
-	_ = stage
 	return nil
 }
 

@@ -96,6 +96,9 @@ func saveCheckpoint(root string, st State, m *layers.Model, opt *optim.AdamW, to
 		if err := m.Save(tmp, "F32", 0); err != nil {
 			return err
 		}
+		if testHook != nil {
+			testHook("checkpoint", st.Step)
+		}
 		if err := saveOptimizer(filepath.Join(tmp, optimizerFile), opt); err != nil {
 			return err
 		}

@@ -33,6 +33,10 @@ type Options struct {
 	Terminal bool
 }
 
+// testHook, when set by a test, is called after each step ("step") and in the middle of
+// writing a checkpoint ("checkpoint"), so tests can kill or cancel a run at exact points.
+var testHook func(event string, step int)
+
 // ErrInterrupted is returned when the context is cancelled (Ctrl-C): the run saved a
 // checkpoint first, so --resume continues exactly.
 var ErrInterrupted = errors.New("interrupted")
@@ -147,7 +151,7 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint) error {
 	stage := r.plan.Stages[si]
 	rc := stage.Recipe
-	B, T, accum := rc.Train.BatchSize, rc.Data.SeqLen, rc.Train.GradAccum
+	accum := rc.Train.GradAccum
 
 	// Model: the previous stage's weights (or the checkpoint's), with this stage's config.
 	if err := r.setupModel(rc); err != nil {
@@ -267,13 +271,14 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			}
 		}
 		r.st.Data = pipe.State()
+		if testHook != nil {
+			testHook("step", step)
+		}
 		if r.st.StageDone || (rc.Train.CheckpointEvery > 0 && r.st.StageStep%rc.Train.CheckpointEvery == 0) {
 			if err := r.save(rc); err != nil {
 				return err
 			}
 		}
-		_ = B
-		_ = T
 	}
 	if rc.Eval.Passkey > 0 {
 		acc, err := passkey(m, tok, rc.Data.SeqLen, rc.Eval.Passkey, rc.Train.Seed)
