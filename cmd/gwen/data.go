@@ -16,17 +16,21 @@ import (
 )
 
 // cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]
-// [--tokenizer DIR]` (the tokenizer only for stats), or `gwen data batches …` (batches.go).
+// [--tokenizer DIR]` (the tokenizer only for stats), `gwen data batches …` (batches.go), or
+// `gwen data synth math …` (synth.go).
 func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: gwen data cat|stats|batches FILES… [--format text|chat|preference] [--column NAME]", errUsage)
+		return fmt.Errorf("%w: gwen data cat|stats|batches FILES… [--format text|chat|preference] [--column NAME], or gwen data synth math --out FILE.parquet", errUsage)
 	}
 	sub, rest := args[0], args[1:]
 	if sub == "batches" {
 		return dataBatches(rest, stdout, stderr)
 	}
+	if sub == "synth" {
+		return dataSynth(rest, stdout, stderr)
+	}
 	if sub != "cat" && sub != "stats" {
-		return fmt.Errorf("%w: unknown data subcommand %q (want cat, stats or batches)", errUsage, sub)
+		return fmt.Errorf("%w: unknown data subcommand %q (want cat, stats, batches or synth)", errUsage, sub)
 	}
 	fs := flag.NewFlagSet("data "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
