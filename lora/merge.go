@@ -21,7 +21,7 @@ func MergeDir(m *layers.Model, dir string) error {
 // cost. Every module is checked against m (it must name a Linear weight of m of shape
 // [Out, In], and not the tied embedding) before any weight changes, so an error leaves m as it
 // was. Merge before UseBF16Weights: its bf16 copies are snapshots of the weights.
-func (ad *Adapter) Merge(m *layers.Model) error {
+func (ad *PEFT) Merge(m *layers.Model) error {
 	params := map[string][]int{}
 	data := map[string][]float32{}
 	for _, p := range m.Params() {
