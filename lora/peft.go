@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,11 +151,7 @@ func Load(dir string) (*PEFT, error) {
 		}
 		// The rank of this module (rank_pattern may give modules different ranks) sets its
 		// scale, as PEFT's LoraLayer.update_layer does.
-		if cfg.UseRSLoRA {
-			m.Scale = float32(cfg.Alpha / math.Sqrt(float64(m.R)))
-		} else {
-			m.Scale = float32(cfg.Alpha / float64(m.R))
-		}
+		m.Scale = scale(cfg.Alpha, m.R, cfg.UseRSLoRA)
 		ad.Modules = append(ad.Modules, m)
 	}
 	return ad, nil
