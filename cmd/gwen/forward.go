@@ -22,8 +22,9 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	modelDir := fs.String("model", "", "Hugging Face model folder (config.json + safetensors)")
 	inPath := fs.String("input", "", "safetensors file with input_ids (I64 [B,T]) and optionally labels (I64 [B,T], -100 = ignore)")
 	outPath := fs.String("out", "", "safetensors file to write: logits, loss, grad.<param> with --grads")
-	grads := fs.Bool("grads", false, "also write the gradient of the loss for every parameter (needs labels)")
+	grads := fs.Bool("grads", false, "also write the gradient of the loss for every parameter, or every adapter tensor with --adapter (needs labels)")
 	dtype := fs.String("dtype", "f32", "f32, or bf16 (mixed precision: bf16 matmul inputs, fp32 accumulation)")
+	adapter := fs.String("adapter", "", "PEFT LoRA adapter folder to run unmerged; --grads then writes grad.<PEFT key> for its tensors only")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -38,6 +39,10 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.BF16 = *dtype == "bf16"
+	set, err := attachAdapter(m, *adapter)
+	if err != nil {
+		return err
+	}
 
 	in, err := safetensors.Open(*inPath)
 	if err != nil {
@@ -104,13 +109,7 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		out = append(out, safetensors.Tensor{Name: "loss", DType: "F32", Shape: []int{}, F32: []float32{float32(total)}})
 		if *grads {
 			tp.Backward(loss)
-			for _, p := range m.Params() {
-				g := p.Grad()
-				if g == nil {
-					g = make([]float32, len(p.Data))
-				}
-				out = append(out, safetensors.Tensor{Name: "grad." + p.Name, DType: "F32", Shape: p.Shape, F32: g})
-			}
+			out = append(out, gradTensors(m, set)...)
 		}
 		fmt.Fprintf(stdout, "loss %.6f over %d target tokens\n", total, count)
 	}
