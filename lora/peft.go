@@ -1,5 +1,3 @@
-// Package lora owns LoRA adapters: the PEFT adapter format (adapter_config.json and
-// adapter_model.safetensors, as PEFT writes them) and folding an adapter into a model.
 package lora
 
 import (
