@@ -43,6 +43,9 @@ func (ad *PEFT) Merge(m *layers.Model) error {
 		if len(shape) != 2 || shape[0] != mod.Out || shape[1] != mod.In {
 			return fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", ad.file(), mod.keyA(), mod.keyB(), mod.Out, mod.In, name, shape)
 		}
+		if len(data[name]) == 0 {
+			return fmt.Errorf("lora: cannot merge %s into %s: the model holds that weight as bfloat16 bits only (DropFP32Weights); load the base again to merge", ad.file(), name)
+		}
 	}
 	for _, mod := range ad.Modules {
 		w := data[mod.Name+".weight"]

@@ -355,3 +355,50 @@ func TestSetTrainsByItsGradients(t *testing.T) {
 		t.Errorf("loss %v after 5 SGD steps on the adapters, %v before", last, first)
 	}
 }
+
+// A frozen base held in bf16 only (layers' DropFP32Weights) trains the golden adapter with the
+// gradients of the fp32-held base in bf16 mode, to the bit; merging into it is refused.
+func TestAdapterOnBF16OnlyBase(t *testing.T) {
+	p, err := lora.Load(golden.Dir("tiny-dense/lora"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := goldenBatch(t)
+	var logits [2][]float32
+	var grads [2]map[string][]float32
+	for i, drop := range []bool{false, true} {
+		m := loadBase(t)
+		m.BF16 = true
+		if drop {
+			m.UseBF16Weights()
+		}
+		s, err := lora.AttachPEFT(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drop {
+			if err := m.DropFP32Weights(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		logits[i], _, grads[i] = lossAndGrads(t, m, s.Params(), in)
+		if drop {
+			if err := p.Merge(m); err == nil || !strings.Contains(err.Error(), "bfloat16 bits only") {
+				t.Errorf("Merge into a bf16-only base: %v", err)
+			}
+		}
+	}
+	if !slices.Equal(logits[0], logits[1]) {
+		t.Errorf("logits differ with the base held in bf16 only")
+	}
+	for name, g := range grads[0] {
+		if g == nil || !slices.Equal(g, grads[1][name]) {
+			t.Errorf("%s: gradient differs with the base held in bf16 only", name)
+		}
+	}
+	// And bf16 mode stays near the fp32 golden (the rule rounds, it does not break).
+	g, _ := golden.Open("tiny-dense/lora")
+	if d := golden.Compare(logits[1], g.F32("lora.logits"), 1e-2); d.Max > 1e-2 || d.Mean > 2e-3 {
+		t.Errorf("bf16 logits vs the fp32 golden: %s", d)
+	}
+}
