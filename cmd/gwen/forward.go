@@ -10,6 +10,7 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/moe"
 )
 
@@ -26,6 +27,10 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.BF16 = o.dtype == "bf16"
+	set, err := attachAdapter(m, o.adapter)
+	if err != nil {
+		return err
+	}
 	ids, labels, b, t, err := readForwardInput(o.inPath, m.Config.VocabSize)
 	if err != nil {
 		return err
@@ -33,7 +38,7 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if o.grads && labels == nil {
 		return fmt.Errorf("%w: --grads needs labels in %s", errUsage, o.inPath)
 	}
-	out, err := forwardTensors(m, ids, labels, b, t, o.grads, o.inPath, stdout)
+	out, err := forwardTensors(m, set, ids, labels, b, t, o.grads, o.inPath, stdout)
 	if err != nil {
 		return err
 	}
@@ -46,8 +51,8 @@ func cmdForward(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 // forwardOpts are gwen forward's flags, checked.
 type forwardOpts struct {
-	modelDir, inPath, outPath, dtype string
-	grads                            bool
+	modelDir, inPath, outPath, dtype, adapter string
+	grads                                     bool
 }
 
 func parseForwardFlags(args []string, stderr io.Writer) (*forwardOpts, error) {
@@ -56,8 +61,9 @@ func parseForwardFlags(args []string, stderr io.Writer) (*forwardOpts, error) {
 	modelDir := fs.String("model", "", "Hugging Face model folder (config.json + safetensors)")
 	inPath := fs.String("input", "", "safetensors file with input_ids (I64 [B,T]) and optionally labels (I64 [B,T], -100 = ignore)")
 	outPath := fs.String("out", "", "safetensors file to write: logits, loss, grad.<param> with --grads")
-	grads := fs.Bool("grads", false, "also write the gradient of the loss for every parameter (needs labels)")
+	grads := fs.Bool("grads", false, "also write the gradient of the loss for every parameter, or every adapter tensor with --adapter (needs labels)")
 	dtype := fs.String("dtype", "f32", "f32, or bf16 (mixed precision: bf16 matmul inputs, fp32 accumulation)")
+	adapter := fs.String("adapter", "", "PEFT LoRA adapter folder to run unmerged; --grads then writes grad.<PEFT key> for its tensors only")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -67,7 +73,7 @@ func parseForwardFlags(args []string, stderr io.Writer) (*forwardOpts, error) {
 	if *dtype != "f32" && *dtype != "bf16" {
 		return nil, fmt.Errorf("%w: --dtype %q (f32 or bf16)", errUsage, *dtype)
 	}
-	return &forwardOpts{modelDir: *modelDir, inPath: *inPath, outPath: *outPath, dtype: *dtype, grads: *grads}, nil
+	return &forwardOpts{modelDir: *modelDir, inPath: *inPath, outPath: *outPath, dtype: *dtype, adapter: *adapter, grads: *grads}, nil
 }
 
 // readForwardInput reads input_ids [B,T], each in [0, vocab), and labels (nil when the file
@@ -100,8 +106,9 @@ func readForwardInput(path string, vocab int) (ids, labels []int32, b, t int, er
 
 // forwardTensors runs the model on ids [b,t] and returns what gwen forward writes: logits, and
 // with labels the loss (ce_loss and aux_loss too for MoE), and with grads every parameter's
-// gradient (grad.<name>). It prints the losses to stdout.
-func forwardTensors(m *layers.Model, ids, labels []int32, b, t int, grads bool, inPath string, stdout io.Writer) ([]safetensors.Tensor, error) {
+// gradient (grad.<name>; only the adapter's tensors when set is not nil). It prints the
+// losses to stdout.
+func forwardTensors(m *layers.Model, set *lora.Set, ids, labels []int32, b, t int, grads bool, inPath string, stdout io.Writer) ([]safetensors.Tensor, error) {
 	var tp *autograd.Tape
 	if grads {
 		tp = autograd.NewTape()
@@ -141,13 +148,7 @@ func forwardTensors(m *layers.Model, ids, labels []int32, b, t int, grads bool, 
 	out = append(out, safetensors.Tensor{Name: "loss", DType: "F32", Shape: []int{}, F32: []float32{float32(total)}})
 	if grads {
 		tp.Backward(loss)
-		for _, p := range m.Params() {
-			g := p.Grad()
-			if g == nil {
-				g = make([]float32, len(p.Data))
-			}
-			out = append(out, safetensors.Tensor{Name: "grad." + p.Name, DType: "F32", Shape: p.Shape, F32: g})
-		}
+		out = append(out, gradTensors(m, set)...)
 	}
 	fmt.Fprintf(stdout, "loss %.6f over %d target tokens\n", total, count)
 	return out, nil
