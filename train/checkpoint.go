@@ -16,6 +16,7 @@ import (
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/optim"
 )
 
@@ -43,6 +44,9 @@ type State struct {
 	RNG        map[string]string `json:"rng"`
 	Seed       uint64            `json:"seed"`
 	RecipeHash string            `json:"recipe_hash"`
+	// Base is set for LoRA checkpoints, which hold adapters, not the model: the folder of the
+	// frozen base weights (the recipe's model.path, or an earlier stage's final checkpoint).
+	Base string `json:"base,omitempty"`
 	Done       bool              `json:"done"` // the whole plan finished
 }
 
@@ -87,13 +91,21 @@ func checkpointName(step int) string { return "step-" + strconv.Itoa(step) }
 
 // saveCheckpoint writes a complete checkpoint folder atomically (a temporary folder, synced,
 // then renamed), then removes the oldest complete ones beyond keep.
-func saveCheckpoint(root string, st State, m *layers.Model, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int) (string, error) {
+//
+// A full-training checkpoint is a Hugging Face model folder; a LoRA checkpoint (adapters not
+// nil) is a PEFT adapter folder instead (adapter_model.safetensors, adapter_config.json naming
+// base), which `gwen export` and PEFT read as it is.
+func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, base string, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
 	dir := filepath.Join(root, checkpointName(st.Step))
 	err := durable.WriteDir(dir, func(tmp string) error {
-		if err := m.Save(tmp, "F32", 0); err != nil {
+		if adapters != nil {
+			if err := adapters.Save(tmp, base); err != nil {
+				return err
+			}
+		} else if err := m.Save(tmp, "F32", 0); err != nil {
 			return err
 		}
 		if testHook != nil {
@@ -117,16 +129,23 @@ func saveCheckpoint(root string, st State, m *layers.Model, opt *optim.AdamW, to
 	if err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	return dir, prune(root, keep)
+	return dir, prune(root, keep, base)
 }
 
-// prune removes the oldest complete checkpoints until keep remain. A folder is first renamed
+// prune removes the oldest complete checkpoints until keep remain, never the folder a LoRA
+// stage's base loads from (protect). A folder is first renamed
 // to a temporary name of package durable's pattern, so a kill during the removal never leaves
 // a half folder that looks complete, and durable.CleanTemps removes what is left of it.
-func prune(root string, keep int) error {
-	cks, err := checkpoints(root)
+func prune(root string, keep int, protect string) error {
+	all, err := checkpoints(root)
 	if err != nil {
 		return err
+	}
+	var cks []checkpoint
+	for _, c := range all {
+		if c.Dir != protect {
+			cks = append(cks, c)
+		}
 	}
 	for len(cks) > keep {
 		old := cks[0].Dir

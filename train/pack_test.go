@@ -24,7 +24,7 @@ func TestPackedRowEqualsDocumentsOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.InitRandom(3, 0.1)
-	tok, err := tokenizer.Load(testenv.Tokenizer())
+	tok, err := tokenizer.Load(byteTokenizer())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gwen-ml/gwen/data/tokenizer"
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/metrics"
 	"github.com/gwen-ml/gwen/moe"
 	"github.com/gwen-ml/gwen/optim"
@@ -59,6 +60,8 @@ type run struct {
 
 	st       State
 	model    *layers.Model
+	adapters *lora.Set // LoRA stages: the trainable adapters on the frozen model
+	base     string    // LoRA stages: the folder the frozen base loads from
 	adam     *optim.AdamW
 	lastSave int    // step of the newest checkpoint written or loaded (-1: none)
 	lastDir  string // its folder
@@ -132,7 +135,11 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 			fmt.Fprintf(opt.Log, "%s: finished already at step %d (%s)\n", r.out, r.st.Step, resumeFrom.Dir)
 			return res, nil
 		}
-		if r.model, err = layers.Load(resumeFrom.Dir); err != nil {
+		dir := resumeFrom.Dir
+		if r.st.Base != "" { // a LoRA checkpoint holds the adapters; the base loads from its folder
+			dir, r.base = r.st.Base, r.st.Base
+		}
+		if r.model, err = layers.Load(dir); err != nil {
 			return res, err
 		}
 	}
@@ -161,6 +168,12 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	m.BF16 = rc.Model.Dtype == "bf16"
 	m.Checkpointing = rc.Train.ActivationCheckpointing
 	params := m.Params()
+	if err := r.setupAdapters(si, rc, from); err != nil {
+		return err
+	}
+	if r.adapters != nil {
+		params = r.adapters.Params()
+	}
 
 	// Optimizer: fresh for each stage unless optim.keep_state; a checkpoint's mid-stage.
 	keep := r.adam != nil && rc.Optim.KeepState
@@ -226,6 +239,9 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 		var ceSum, auxSum float64
 		var tokens int64
 		for a, b := range batches {
+			if r.adapters != nil {
+				r.adapters.Train(r.st.Step+1, a) // dropout masks keyed by (step, micro-batch)
+			}
 			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
 			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), targets[a], float64(count))
 			if len(out.RouterLogits) > 0 {
@@ -279,6 +295,9 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 				return err
 			}
 		}
+	}
+	if r.adapters != nil {
+		r.adapters.Eval()
 	}
 	if rc.Eval.Passkey > 0 {
 		acc, err := passkey(m, tok, rc.Data.SeqLen, rc.Eval.Passkey, rc.Train.Seed)
@@ -428,6 +447,9 @@ func (r *run) eval(rc recipes.Recipe, stage string, tok *tokenizer.Tokenizer) er
 		return err
 	}
 	defer pipe.Close()
+	if r.adapters != nil {
+		r.adapters.Eval()
+	}
 	var sum float64
 	var count int
 	V := r.model.Config.VocabSize
@@ -455,7 +477,8 @@ func (r *run) save(rc recipes.Recipe) error {
 		"data_mixture": base64.StdEncoding.EncodeToString(r.st.Data.Mixture.RNG),
 		"init":         fmt.Sprintf("seed %d, drawn once before step 1", rc.Train.Seed),
 	}
-	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints)
+	r.st.Base = r.base
+	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adapters, r.base, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints)
 	if err != nil {
 		return err
 	}
@@ -471,4 +494,51 @@ func (r *run) interrupted(m *layers.Model, rc recipes.Recipe) error {
 		}
 	}
 	return ErrInterrupted
+}
+
+// setupAdapters attaches the stage's LoRA adapters (once: later LoRA stages go on training the
+// same ones), freezing the model, and restores them from a LoRA checkpoint when resuming.
+func (r *run) setupAdapters(si int, rc recipes.Recipe, from *checkpoint) error {
+	if rc.LoRA == nil {
+		if r.adapters != nil {
+			return fmt.Errorf("%s: stage %q trains the full model after a LoRA stage; LoRA stages must come last", r.plan.File, r.plan.Stages[si].Name)
+		}
+		return nil
+	}
+	if r.adapters == nil {
+		if r.base == "" {
+			switch {
+			case si == 0 && rc.Model.Path != "":
+				abs, err := filepath.Abs(rc.Model.Path)
+				if err != nil {
+					return err
+				}
+				r.base = abs
+			case si > 0 && r.lastDir != "":
+				r.base = r.lastDir // the previous stage's final checkpoint: kept by prune
+			default:
+				return fmt.Errorf("%s: LoRA trains adapters on a saved base: set model.path, or put a full training stage first", r.plan.File)
+			}
+		}
+		l := rc.LoRA
+		cfg := lora.Config{R: l.R, Alpha: l.Alpha, Dropout: l.Dropout, Layers: l.Layers, UseRSLoRA: l.UseRSLoRA, InitFrom: l.InitFrom,
+			TargetModules: lora.Targets{Names: l.TargetModules.Names, Pattern: l.TargetModules.Pattern}}
+		set, err := lora.Attach(r.model, cfg, rc.Train.Seed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.plan.File, err)
+		}
+		r.adapters = set
+		if rc.Model.Dtype == "bf16" {
+			r.model.UseBF16Weights()
+			if err := r.model.DropFP32Weights(); err != nil { // the frozen base in bf16 only
+				return err
+			}
+		}
+	}
+	if from != nil && from.State.Base != "" {
+		if err := r.adapters.LoadDir(from.Dir); err != nil {
+			return fmt.Errorf("resuming from %s: %w", from.Dir, err)
+		}
+	}
+	return nil
 }

@@ -44,6 +44,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// byteTokenizer is a Qwen3 tokenizer cut down to its 256 byte tokens and special tokens, so
+// that test models can have a vocabulary of 384 and train in milliseconds.
+func byteTokenizer() string { return filepath.Join(testenv.RepoRoot(), "testdata", "byte-tokenizer") }
+
 // recipe writes a small pretraining recipe over bundled files and returns its path.
 func recipe(t *testing.T, out string, extra string) string {
 	t.Helper()
@@ -52,13 +56,13 @@ func recipe(t *testing.T, out string, extra string) string {
 model:
   init:
     config: ` + filepath.Join(root, "train", "testdata", "tiny.json") + `
-tokenizer: ` + testenv.Tokenizer() + `
+tokenizer: ` + byteTokenizer() + `
 data:
   train:
     - path: ` + filepath.Join(root, "data", "testdata", "parquet", "math_prompts.parquet") + `
       format: text
       column: problem
-  seq_len: 32
+  seq_len: 64
 optim:
   lr: 0.003
   schedule:
@@ -331,7 +335,7 @@ func TestStagesChain(t *testing.T) {
       max_steps: 2
   - name: long
     data:
-      seq_len: 64
+      seq_len: 128
     model:
       rope_theta: 1000000
     train:
@@ -345,7 +349,7 @@ func TestStagesChain(t *testing.T) {
 	if m[1].Stage != "short" || m[2].Stage != "short" || m[3].Stage != "long" || m[4].Stage != "long" || len(m) != 4 {
 		t.Errorf("stages in metrics: %+v", m)
 	}
-	if m[3].Values["tokens"]-m[2].Values["tokens"] != 2*64 {
+	if m[3].Values["tokens"]-m[2].Values["tokens"] != 2*128 {
 		t.Errorf("the long stage's first step saw %v tokens", m[3].Values["tokens"]-m[2].Values["tokens"])
 	}
 	cfg, err := layers.LoadConfig(filepath.Join(res.Checkpoint, "config.json"))
@@ -384,5 +388,71 @@ func TestNaNLossStops(t *testing.T) {
 	_, err = runRecipe(t, p, false)
 	if err == nil || !strings.Contains(err.Error(), "step 1:") || !strings.Contains(err.Error(), "NaN") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// LoRA: only the adapters train (the base's weights stay as they were), a checkpoint is a PEFT
+// adapter folder naming its base, and a run killed mid-way resumes bit for bit, dropout included.
+func TestLoRAResumeIsBitExact(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := layers.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(1, 0.05)
+	base := filepath.Join(dir, "base")
+	if err := m.Save(base, "F32", 0); err != nil {
+		t.Fatal(err)
+	}
+	loraRecipe := func(out string) string {
+		p := recipe(t, out, "lora:\n  r: 4\n  alpha: 8\n  dropout: 0.1\n  target_modules: [q_proj, v_proj, down_proj]\n")
+		src, _ := os.ReadFile(p)
+		src = bytes.Replace(src, []byte("  init:\n    config: "+filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte("  path: "+base), 1)
+		src = bytes.Replace(src, []byte("math_prompts.parquet\n      format: text\n      column: problem"), []byte("sft_messages.parquet\n      format: chat"), 1)
+		src = bytes.Replace(src, []byte("seq_len: 64"), []byte("seq_len: 256"), 1)
+		os.WriteFile(p, src, 0o644)
+		return p
+	}
+	straight := filepath.Join(dir, "straight")
+	res, err := runRecipe(t, loraRecipe(straight), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"adapter_model.safetensors", "adapter_config.json", optimizerFile, stateFile} {
+		if _, err := os.Stat(filepath.Join(res.Checkpoint, f)); err != nil {
+			t.Errorf("LoRA checkpoint: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(res.Checkpoint, "model.safetensors")); err == nil {
+		t.Error("a LoRA checkpoint holds the whole model")
+	}
+	if res.State.Base != base {
+		t.Errorf("trainer_state base %q, want %q", res.State.Base, base)
+	}
+	killed := filepath.Join(dir, "killed")
+	p := loraRecipe(killed)
+	killAt(t, p, killed, "step", 5)
+	if _, err := runRecipe(t, p, true); err != nil {
+		t.Fatal(err)
+	}
+	ma, mb := readMetrics(t, straight), readMetrics(t, killed)
+	for s := 1; s <= 6; s++ {
+		if ma[s].Values["loss"] != mb[s].Values["loss"] || ma[s].Values["grad_norm"] != mb[s].Values["grad_norm"] {
+			t.Errorf("step %d: %v vs %v", s, ma[s].Values, mb[s].Values)
+		}
+	}
+	if ma[6].Values["loss"] == ma[1].Values["loss"] {
+		t.Error("the adapters did not change the loss")
+	}
+	ca, _ := checkpoints(filepath.Join(straight, "checkpoints"))
+	cb, _ := checkpoints(filepath.Join(killed, "checkpoints"))
+	wa, _ := os.ReadFile(filepath.Join(ca[len(ca)-1].Dir, "adapter_model.safetensors"))
+	wb, _ := os.ReadFile(filepath.Join(cb[len(cb)-1].Dir, "adapter_model.safetensors"))
+	if len(wa) == 0 || !bytes.Equal(wa, wb) {
+		t.Error("final adapters differ")
 	}
 }
