@@ -47,7 +47,7 @@ type State struct {
 	// Base is set for LoRA checkpoints, which hold adapters, not the model: the folder of the
 	// frozen base weights (the recipe's model.path, or an earlier stage's final checkpoint).
 	Base string `json:"base,omitempty"`
-	Done       bool              `json:"done"` // the whole plan finished
+	Done bool   `json:"done"` // the whole plan finished
 }
 
 // checkpoint is one complete checkpoint folder.
