@@ -15,9 +15,9 @@ import (
 // plus C[i·ldc+j] when acc, with fp32 products and sums: the mixed-precision rule. Strides are
 // in elements and may be anything, so A is either a row-major bfloat16 matrix (ars = row pairs,
 // aps = 1) or the pair-packed transpose of one (ars = 1, aps = row length), and B is always
-// pair-packed along the inner dimension. On CPUs with AVX512_BF16 it runs the VDPBF16PS
-// kernels of tile_bf16_amd64.s (which, as every VDPBF16PS, treat subnormal inputs as zero);
-// elsewhere bf16TileGo.
+// pair-packed along the inner dimension. On CPUs with AVX512_BF16 it runs the generated
+// VDPBF16PS kernels of package kernels/internal/asm (which, as every VDPBF16PS, treat subnormal
+// inputs as zero); elsewhere bf16TileGo.
 func bf16Tile(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb int, m, n, kp int, alpha float32, acc bool) {
 	if m <= 0 || n <= 0 {
 		return
