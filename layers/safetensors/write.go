@@ -17,7 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gwen-ml/gwen/internal/durable"
-	"github.com/gwen-ml/gwen/kernels"
+	"github.com/gwen-ml/gwen/kernels/bf16"
 )
 
 // Tensor is one tensor to write. The data comes from F32 for the float dtypes (F32 as is, BF16
@@ -184,7 +184,7 @@ func writeData(w io.Writer, t *Tensor) error {
 				le.PutUint32(buf[4*i:], math.Float32bits(f))
 			}
 		case BF16:
-			kernels.F32ToBF16(bits[:], t.F32[start:end])
+			bf16.FromF32s(bits[:], t.F32[start:end])
 			for i := range end - start {
 				le.PutUint16(buf[2*i:], bits[i])
 			}

@@ -1,14 +1,16 @@
-package kernels
+package native
 
 import (
 	"fmt"
-	"github.com/gwen-ml/gwen/internal/freelist"
 	"math"
 	"runtime"
 	"sync"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/gwen-ml/gwen/internal/freelist"
+	"github.com/gwen-ml/gwen/kernels/bf16"
 )
 
 // oneDNN's matmul primitive, the route PyTorch takes for bf16 torch.mm: brgemm kernels, JIT
@@ -426,7 +428,7 @@ func (e *matmulEntry) put(s *matmulSlot) {
 func matmulSelfTest() (string, error) {
 	bits := func(x ...float32) []uint16 {
 		h := make([]uint16, len(x))
-		F32ToBF16(h, x)
+		bf16.FromF32s(h, x)
 		return h
 	}
 	a := bits(1, 2, 3, 4)  // [1 2; 3 4]

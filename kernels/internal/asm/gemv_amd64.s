@@ -3,9 +3,9 @@
 #include "textflag.h"
 #include "reduce_amd64.h"
 
-// func gemvF32AVX512(y []float32, w []float32, x []float32, k int)
+// func GemvF32AVX512(y []float32, w []float32, x []float32, k int)
 // y[j] = Σ_p w[j·k+p]·x[p] for j < len(y).
-TEXT ·gemvF32AVX512(SB), NOSPLIT, $0-80
+TEXT ·GemvF32AVX512(SB), NOSPLIT, $0-80
 	MOVQ y_base+0(FP), DI
 	MOVQ y_len+8(FP), R8
 	MOVQ w_base+24(FP), SI
@@ -79,9 +79,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemvBF16AVX512(y []float32, w []uint16, x []uint16, k int)
+// func GemvBF16AVX512(y []float32, w []uint16, x []uint16, k int)
 // y[j] = Σ_p w[j·k+p]·x[p] for j < len(y).
-TEXT ·gemvBF16AVX512(SB), NOSPLIT, $0-80
+TEXT ·GemvBF16AVX512(SB), NOSPLIT, $0-80
 	MOVQ y_base+0(FP), DI
 	MOVQ y_len+8(FP), R8
 	MOVQ w_base+24(FP), SI
@@ -160,9 +160,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemvF32x4AVX512(y []float32, ldy int, w []float32, n int, x []float32, ldx int, k int)
+// func GemvF32x4AVX512(y []float32, ldy int, w []float32, n int, x []float32, ldx int, k int)
 // y[i·ldy+j] = Σ_p w[j·k+p]·x[i·ldx+p] for i < 4, j < n; ldy and ldx in elements.
-TEXT ·gemvF32x4AVX512(SB), NOSPLIT, $0-104
+TEXT ·GemvF32x4AVX512(SB), NOSPLIT, $0-104
 	MOVQ y_base+0(FP), DI
 	MOVQ ldy+24(FP), R13
 	SHLQ $2, R13             // y row stride, bytes
@@ -292,9 +292,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemvBF16x4AVX512(y []float32, ldy int, w []uint16, n int, x []uint16, ldx int, k int)
+// func GemvBF16x4AVX512(y []float32, ldy int, w []uint16, n int, x []uint16, ldx int, k int)
 // y[i·ldy+j] = Σ_p w[j·k+p]·x[i·ldx+p] for i < 4, j < n; ldy and ldx in elements.
-TEXT ·gemvBF16x4AVX512(SB), NOSPLIT, $0-104
+TEXT ·GemvBF16x4AVX512(SB), NOSPLIT, $0-104
 	MOVQ y_base+0(FP), DI
 	MOVQ ldy+24(FP), R13
 	SHLQ $2, R13             // y row stride, bytes

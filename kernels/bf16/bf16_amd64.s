@@ -2,7 +2,7 @@
 
 // BF16_CONSTS loads the constants of the bfloat16 rounding below; BF16_ROUND rounds the 16
 // floats in Z0 to nearest even into Z6 (bfloat16 bits in the high half of each lane), NaN lanes
-// made quiet instead of rounded — exactly F32ToBF16Bits. Both conversions below use them.
+// made quiet instead of rounded — exactly FromF32. Both conversions below use them.
 #define BF16_CONSTS \
 	MOVL $0x7fff, AX \
 	VPBROADCASTD AX, Z1 \
@@ -25,7 +25,7 @@
 	VPORD     Z5, Z0, K1, Z6
 
 // func f32ToBF16AVX512(dst []uint16, src []float32)
-// Converts len(src) &^ 15 floats, 16 per iteration, exactly as F32ToBF16Bits.
+// Converts len(src) &^ 15 floats, 16 per iteration, exactly as FromF32.
 TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
@@ -50,7 +50,7 @@ done:
 
 // func roundBF16AVX512(dst, src []float32)
 // Rounds len(src) &^ 15 floats to bfloat16 precision, kept as float32, exactly as
-// RoundBF16Value: the rounding above, then the low 16 bits cleared.
+// Round: the rounding above, then the low 16 bits cleared.
 TEXT ·roundBF16AVX512(SB), NOSPLIT, $0-48
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
@@ -77,7 +77,7 @@ rdone:
 
 // func pairBF16AVX512(dst []uint32, s0, s1 []float32)
 // Packs len(s0) &^ 15 pairs: dst[j] = bits(s0[j]) | bits(s1[j])<<16, each rounded as
-// F32ToBF16Bits (pairBF16).
+// FromF32 (Pair).
 TEXT ·pairBF16AVX512(SB), NOSPLIT, $0-72
 	MOVQ dst_base+0(FP), DI
 	MOVQ s0_base+24(FP), SI

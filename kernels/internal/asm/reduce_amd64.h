@@ -1,4 +1,5 @@
-// Horizontal sums shared by the AVX-512 kernels (included by the .s files).
+// Horizontal sums shared by the AVX-512 kernels: the generated GEMVs here and, through
+// #include "internal/asm/reduce_amd64.h", kernels' hand-written kvdot and rmsnorm.
 
 // HSUM sums the 16 floats of Z (Y, X: its halves) into the low float of X (YT, XT: a
 // clobbered temporary), in one fixed order: every kernel that must agree to the bit with

@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// func tileBF16R1V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R1V1(SB), NOSPLIT, $0-88
+// func TileBF16R1V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R1V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -41,8 +41,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R1V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R1V2(SB), NOSPLIT, $0-88
+// func TileBF16R1V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R1V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -90,8 +90,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R1V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R1V3(SB), NOSPLIT, $0-88
+// func TileBF16R1V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R1V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -149,8 +149,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R1V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R1V4(SB), NOSPLIT, $0-88
+// func TileBF16R1V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R1V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -218,8 +218,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R2V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R2V1(SB), NOSPLIT, $0-88
+// func TileBF16R2V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R2V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -267,8 +267,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R2V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R2V2(SB), NOSPLIT, $0-88
+// func TileBF16R2V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R2V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -333,8 +333,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R2V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R2V3(SB), NOSPLIT, $0-88
+// func TileBF16R2V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R2V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -416,8 +416,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R2V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R2V4(SB), NOSPLIT, $0-88
+// func TileBF16R2V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R2V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -516,8 +516,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R3V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R3V1(SB), NOSPLIT, $0-88
+// func TileBF16R3V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R3V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -575,8 +575,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R3V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R3V2(SB), NOSPLIT, $0-88
+// func TileBF16R3V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R3V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -658,8 +658,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R3V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R3V3(SB), NOSPLIT, $0-88
+// func TileBF16R3V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R3V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -765,8 +765,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R3V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R3V4(SB), NOSPLIT, $0-88
+// func TileBF16R3V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R3V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -896,8 +896,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R4V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R4V1(SB), NOSPLIT, $0-88
+// func TileBF16R4V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R4V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -968,8 +968,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R4V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R4V2(SB), NOSPLIT, $0-88
+// func TileBF16R4V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R4V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1071,8 +1071,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R4V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R4V3(SB), NOSPLIT, $0-88
+// func TileBF16R4V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R4V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1205,8 +1205,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R4V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R4V4(SB), NOSPLIT, $0-88
+// func TileBF16R4V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R4V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1370,8 +1370,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R5V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R5V1(SB), NOSPLIT, $0-88
+// func TileBF16R5V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R5V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1452,8 +1452,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R5V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R5V2(SB), NOSPLIT, $0-88
+// func TileBF16R5V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R5V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1572,8 +1572,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R5V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R5V3(SB), NOSPLIT, $0-88
+// func TileBF16R5V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R5V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1730,8 +1730,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R5V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R5V4(SB), NOSPLIT, $0-88
+// func TileBF16R5V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R5V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -1926,8 +1926,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R6V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R6V1(SB), NOSPLIT, $0-88
+// func TileBF16R6V1(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R6V1(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -2018,8 +2018,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R6V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R6V2(SB), NOSPLIT, $0-88
+// func TileBF16R6V2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R6V2(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -2155,8 +2155,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R6V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R6V3(SB), NOSPLIT, $0-88
+// func TileBF16R6V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R6V3(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI
@@ -2337,8 +2337,8 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func tileBF16R6V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
-TEXT ·tileBF16R6V4(SB), NOSPLIT, $0-88
+// func TileBF16R6V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+TEXT ·TileBF16R6V4(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
 	MOVQ a+16(FP), SI

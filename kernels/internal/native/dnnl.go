@@ -1,4 +1,4 @@
-package kernels
+package native
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/gwen-ml/gwen/kernels/bf16"
 )
 
 // oneDNN (Debian package libdnnl2) gives the bf16 GEMM: dnnl_gemm_bf16bf16f32 multiplies
@@ -165,8 +167,8 @@ func openDNNL(name string, matmul bool) error {
 	}
 
 	// A 2×2 product with an exact answer, through the very call path GemmBF16 uses.
-	a := []uint16{F32ToBF16Bits(1), F32ToBF16Bits(2), F32ToBF16Bits(3), F32ToBF16Bits(4)}
-	b := []uint16{F32ToBF16Bits(5), F32ToBF16Bits(6), F32ToBF16Bits(7), F32ToBF16Bits(8)}
+	a := []uint16{bf16.FromF32(1), bf16.FromF32(2), bf16.FromF32(3), bf16.FromF32(4)}
+	b := []uint16{bf16.FromF32(5), bf16.FromF32(6), bf16.FromF32(7), bf16.FromF32(8)}
 	c := []float32{1, 1, 1, 1}
 	if st := gemm('N', 'T', 2, 2, 2, 2, unsafe.Pointer(&a[0]), 2, unsafe.Pointer(&b[0]), 2, 0.5, unsafe.Pointer(&c[0]), 2); st != 0 {
 		purego.Dlclose(h)
