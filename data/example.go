@@ -1,6 +1,6 @@
 // Package data owns the path from Parquet files to training batches: sources (one file, a glob
-// or a folder), the text/chat/preference/tokens example kinds, resumable positions and mixtures, and
-// tokenizing, label masks and packing into batches on a bounded worker pool.
+// or a folder), the text/chat/preference/tokens example kinds, resumable positions and
+// mixtures, and tokenizing, label masks and packing into batches on a bounded worker pool.
 package data
 
 import (
