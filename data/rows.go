@@ -16,7 +16,7 @@ const (
 	rowOK          rowStatus = iota
 	rowNull                  // a NULL value in a column the example needs (text, prompt, a whole list)
 	rowNullMessage           // a NULL list element, or a NULL role or content inside one
-	rowEmpty                 // an empty message list
+	rowEmpty                 // an empty message (or token id) list
 	rowUnpaired              // preference lists that share no prompt or leave one side without a reply
 )
 
@@ -26,7 +26,7 @@ type Counts struct {
 	Examples     int64 `json:"examples"`
 	NullRows     int64 `json:"null_rows"`     // NULL text / prompt / chosen / rejected / list
 	NullMessages int64 `json:"null_messages"` // a NULL list element, role or content: the whole example dropped
-	EmptyLists   int64 `json:"empty_lists"`   // a conversation with no message
+	EmptyLists   int64 `json:"empty_lists"`   // a conversation with no message, or no token ids
 	Unpaired     int64 `json:"unpaired"`      // chosen/rejected lists with no shared prompt or no reply
 }
 
