@@ -15,7 +15,7 @@ import (
 	"github.com/gwen-ml/gwen/data/tokenizer"
 )
 
-// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]
+// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference|tokens] [--column NAME]
 // [--tokenizer DIR]` (the tokenizer only for stats), `gwen data batches …` (batches.go), or
 // `gwen data synth math …` (synth.go).
 func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -34,8 +34,8 @@ func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("data "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "example kind: text, chat or preference")
-	column := fs.String("column", "", `text column (default "text") or messages column (default "messages")`)
+	format := fs.String("format", "text", "example kind: text, chat, preference or tokens")
+	column := fs.String("column", "", `text column (default "text"), messages column (default "messages") or token ids column (default "input_ids")`)
 	tokDir := fs.String("tokenizer", "", "stats: also count tokens with the tokenizer.json of this model folder")
 	// Files and flags may come in any order.
 	var files []string
@@ -114,6 +114,10 @@ func dataCat(src *data.Source, f data.Format, stdout io.Writer) error {
 			v = struct {
 				Messages []jsonMessage `json:"messages"`
 			}{jsonMessages(ex.Messages)}
+		case f == data.FormatTokens:
+			v = struct {
+				IDs []int32 `json:"ids"`
+			}{ex.IDs}
 		case ex.ChosenMessages != nil:
 			v = struct {
 				Prompt   string        `json:"prompt"`
@@ -141,6 +145,7 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 		data.FormatText:       {"text"},
 		data.FormatChat:       {"conversation", "messages (count)"},
 		data.FormatPreference: {"prompt", "chosen", "rejected"},
+		data.FormatTokens:     {"ids"},
 	}[f]
 	lens := make([][]int, len(fields))
 	toks := make([][]int, len(fields))
@@ -190,6 +195,8 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 			count(0, ex.Prompt)
 			count(1, ex.Chosen)
 			count(2, ex.Rejected)
+		case data.FormatTokens:
+			lens[0] = append(lens[0], len(ex.IDs))
 		}
 	}
 	c := src.Counts()
@@ -199,7 +206,11 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 	fmt.Fprintf(&b, "examples    %d\n", c.Examples)
 	fmt.Fprintf(&b, "skipped     %d (NULL rows %d, NULL messages %d, empty lists %d, unpaired %d)\n",
 		c.Skipped(), c.NullRows, c.NullMessages, c.EmptyLists, c.Unpaired)
-	table(&b, "length (chars)", fields, lens)
+	title := "length (chars)"
+	if f == data.FormatTokens {
+		title = "length (ids)"
+	}
+	table(&b, title, fields, lens)
 	if tok != nil {
 		table(&b, "length (tokens)", fields, toks)
 	}

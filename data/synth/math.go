@@ -191,9 +191,22 @@ var opText = map[byte]string{'+': "+", '-': "-", '*': "×", '/': "÷"}
 
 func (e *expr) leaf() bool { return e.op == 0 }
 
-// String renders e with the parentheses it needs and no more; negative leaves (intermediate
+// String renders e with the parentheses it needs and no more, where a right operand of the
+// same precedence counts as needing them (a - (b - c), a × (b ÷ c), a + (b + c)), so that the
+// usual order of operations always evaluates the tree as built. Negative leaves (intermediate
 // results) are parenthesised unless they open the expression.
 func (e *expr) String() string { return e.render(true) }
+
+// grouped says whether child, the left or right operand of e, is written in parentheses.
+func (e *expr) grouped(child *expr, right bool) bool {
+	if child.leaf() {
+		return false
+	}
+	if right {
+		return prec(child.op) <= prec(e.op)
+	}
+	return prec(child.op) < prec(e.op)
+}
 
 func (e *expr) render(first bool) string {
 	if e.leaf() {
@@ -203,11 +216,11 @@ func (e *expr) render(first bool) string {
 		return itoa(e.val)
 	}
 	l := e.l.render(first)
-	if !e.l.leaf() && prec(e.l.op) < prec(e.op) {
+	if e.grouped(e.l, false) {
 		l = "(" + e.l.render(true) + ")"
 	}
 	r := e.r.render(false)
-	if !e.r.leaf() && (prec(e.r.op) < prec(e.op) || prec(e.r.op) == prec(e.op) && (e.op == '-' || e.op == '/')) {
+	if e.grouped(e.r, true) {
 		r = "(" + e.r.render(true) + ")"
 	}
 	return l + " " + opText[e.op] + " " + r
@@ -263,21 +276,36 @@ func gen(r *rng, ops int) *expr {
 	return &expr{op: op, l: a, r: b, val: apply(op, a.val, b.val)}
 }
 
-// reduce replaces the first operation (left to right, innermost first) whose operands are both
-// numbers by its value and describes the step.
-func reduce(e *expr) (string, bool) {
-	if e.leaf() {
-		return "", false
+// reduce replaces the operation the usual order of operations does next by its value and
+// describes the step: among the operations whose operands are both numbers, the one inside the
+// most parentheses, then × and ÷ before + and -, then the leftmost.
+func reduce(e *expr) string {
+	var best *expr
+	bestDepth := -1
+	var walk func(n *expr, depth int)
+	walk = func(n *expr, depth int) {
+		if n.leaf() {
+			return
+		}
+		dl, dr := depth, depth
+		if n.grouped(n.l, false) {
+			dl++
+		}
+		if n.grouped(n.r, true) {
+			dr++
+		}
+		walk(n.l, dl)
+		if n.l.leaf() && n.r.leaf() {
+			if best == nil || depth > bestDepth || depth == bestDepth && prec(n.op) > prec(best.op) {
+				best, bestDepth = n, depth
+			}
+		}
+		walk(n.r, dr)
 	}
-	if s, ok := reduce(e.l); ok {
-		return s, true
-	}
-	if s, ok := reduce(e.r); ok {
-		return s, true
-	}
-	step := fmt.Sprintf("%s = %d", (&expr{op: e.op, l: e.l, r: e.r}).String(), e.val)
-	*e = expr{val: e.val}
-	return step, true
+	walk(e, 0)
+	step := fmt.Sprintf("%s = %d", (&expr{op: best.op, l: best.l, r: best.r}).String(), best.val)
+	*best = expr{val: best.val}
+	return step
 }
 
 func arithmetic(r *rng) problem {
@@ -288,7 +316,7 @@ func arithmetic(r *rng) problem {
 		steps:  []string{"Parentheses first, then × and ÷, then + and - from left to right."},
 	}
 	for !e.leaf() {
-		step, _ := reduce(e)
+		step := reduce(e)
 		if e.leaf() {
 			p.steps = append(p.steps, step+".")
 		} else {
@@ -386,9 +414,9 @@ func linear(r *rng) problem {
 
 // ---- quadratics ----
 
-// poly renders x^2 + bx + c with zero terms left out.
-func poly(b, c int) string {
-	s := "x^2"
+// poly renders kx^2 + bx + c with zero terms left out.
+func poly(k, b, c int) string {
+	s := term(k, "x^2")
 	switch {
 	case b > 0:
 		s += " + " + term(b, "x")
@@ -396,6 +424,17 @@ func poly(b, c int) string {
 		s += " - " + term(-b, "x")
 	}
 	return plus(s, c)
+}
+
+// leading is the coefficient of x^2: mostly 1, sometimes 2, 3 or -1.
+func leading(r *rng) int { return [...]int{1, 1, 1, 2, 3, -1}[r.intn(6)] }
+
+// divideLeading is the step that makes the equation monic (none when k is 1).
+func divideLeading(k int, monic string) []string {
+	if k == 1 {
+		return nil
+	}
+	return []string{fmt.Sprintf("Divide both sides by %d: %s = 0.", k, monic)}
 }
 
 // factor renders (x - root).
@@ -406,7 +445,7 @@ func quadratic(r *rng) problem {
 	const ask = " Give every solution, in increasing order, separated by commas."
 	switch r.intn(3) {
 	case 0: // (x + q)^2 = 0
-		root := r.nonzero(9)
+		root := r.nonzero(12)
 		p.prompt = fmt.Sprintf("Solve for x: %s^2 = 0.%s", factor(root), ask)
 		p.steps = []string{
 			"A square is 0 only when the number squared is 0.",
@@ -414,32 +453,35 @@ func quadratic(r *rng) problem {
 			"There is one solution (a double root).",
 		}
 		p.answer = itoa(root)
-	case 1: // x^2 + 2qx + q^2 = 0
-		root := r.nonzero(9)
-		p.prompt = fmt.Sprintf("Solve for x: %s = 0.%s", poly(-2*root, root*root), ask)
-		p.steps = []string{
+	case 1: // k(x^2 + 2qx + q^2) = 0
+		root, k := r.nonzero(12), leading(r)
+		p.prompt = fmt.Sprintf("Solve for x: %s = 0.%s", poly(k, -2*k*root, k*root*root), ask)
+		p.steps = divideLeading(k, poly(1, -2*root, root*root))
+		p.steps = append(p.steps,
 			fmt.Sprintf("%d = %s^2 and %d = 2 × %s, so the left side is a perfect square: %s^2.", root*root, paren(-root), -2*root, paren(-root), factor(root)),
 			fmt.Sprintf("%s^2 = 0 means %s = 0, so x = %d.", factor(root), plus("x", -root), root),
 			"There is one solution (a double root).",
-		}
+		)
 		p.answer = itoa(root)
-	default: // (x - r1)(x - r2) = 0
-		r1 := r.between(-9, 9)
-		r2 := r.between(-9, 8)
+	default: // k(x - r1)(x - r2) = 0
+		r1 := r.between(-12, 12)
+		r2 := r.between(-12, 11)
 		if r2 >= r1 {
 			r2++
 		}
 		if r1 > r2 {
 			r1, r2 = r2, r1
 		}
+		k := leading(r)
 		b, c := -(r1 + r2), r1*r2
-		p.prompt = fmt.Sprintf("Solve for x: %s = 0.%s", poly(b, c), ask)
-		p.steps = []string{
+		p.prompt = fmt.Sprintf("Solve for x: %s = 0.%s", poly(k, k*b, k*c), ask)
+		p.steps = divideLeading(k, poly(1, b, c))
+		p.steps = append(p.steps,
 			fmt.Sprintf("Look for two numbers whose product is %d and whose sum is %d: %d and %d.", c, b, -r1, -r2),
-			fmt.Sprintf("So %s = %s%s.", poly(b, c), factor(r1), factor(r2)),
+			fmt.Sprintf("So %s = %s%s.", poly(1, b, c), factor(r1), factor(r2)),
 			fmt.Sprintf("A product is 0 when a factor is 0: %s = 0 or %s = 0.", plus("x", -r1), plus("x", -r2)),
 			fmt.Sprintf("So x = %d or x = %d.", r1, r2),
-		}
+		)
 		p.answer = itoa(r1) + ", " + itoa(r2)
 	}
 	p.final = fmt.Sprintf("The solutions are %s.", boxed(p.answer))
@@ -486,6 +528,12 @@ func gcd(a, b int) int {
 func fraction(r *rng) problem {
 	b, d := r.between(2, 12), r.between(2, 12)
 	a, c := r.between(1, b-1+b/2), r.between(1, d-1+d/2)
+	if a >= b { // skip a/b = 1
+		a++
+	}
+	if c >= d {
+		c++
+	}
 	op := "+-*/"[r.intn(4)]
 	x, y := big.NewRat(int64(a), int64(b)), big.NewRat(int64(c), int64(d))
 	q := new(big.Rat)

@@ -129,21 +129,22 @@ func TestMathAnswers(t *testing.T) {
 				}
 				roots = []string{new(big.Rat).Quo(new(big.Rat).Neg(f0), b).RatString()}
 			} else {
-				if a.Cmp(big.NewRat(1, 1)) != 0 || !b.IsInt() || !f0.IsInt() {
-					t.Fatalf("row %d: %q is not monic with integer coefficients", i, eq)
+				if a.Sign() == 0 || !a.IsInt() || !b.IsInt() || !f0.IsInt() {
+					t.Fatalf("row %d: %q is not a quadratic with integer coefficients", i, eq)
 				}
-				bi, ci := b.Num().Int64(), f0.Num().Int64()
-				d := bi*bi - 4*ci
+				ai, bi, ci := a.Num().Int64(), b.Num().Int64(), f0.Num().Int64()
+				d := bi*bi - 4*ai*ci
 				s := int64(0)
 				for s*s < d {
 					s++
 				}
-				if s*s != d {
+				if s*s != d || (-bi-s)%(2*ai) != 0 || (-bi+s)%(2*ai) != 0 {
 					t.Fatalf("row %d: %q has no integer roots (discriminant %d)", i, eq, d)
 				}
-				roots = []string{strconv.FormatInt((-bi-s)/2, 10)}
+				x1, x2 := (-bi-s)/(2*ai), (-bi+s)/(2*ai)
+				roots = []string{strconv.FormatInt(min(x1, x2), 10)}
 				if s != 0 {
-					roots = append(roots, strconv.FormatInt((-bi+s)/2, 10))
+					roots = append(roots, strconv.FormatInt(max(x1, x2), 10))
 				}
 			}
 			if got := strings.Join(roots, ", "); got != r.Answer {
