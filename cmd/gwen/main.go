@@ -25,6 +25,7 @@ var commands = []command{
 	{"template", "render conversations with the Qwen3 chat template to {\"text\", \"ids\"}", cmdTemplate},
 	{"generate", "continue a prompt with a model (chat template, streaming; --prompt-ids for JSON)", cmdGenerate},
 	{"chat", "multi-turn chat in the terminal: one user turn per stdin line", cmdChat},
+	{"plot", "draw runs' metrics.jsonl as PNG or SVG panels, runs overlaid (loss, lr, tokens/s)", cmdPlot},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).
