@@ -30,6 +30,7 @@ var commands = []command{
 	{"generate", "continue a prompt with a model (chat template, streaming; --prompt-ids for JSON)", cmdGenerate},
 	{"chat", "multi-turn chat in the terminal: one user turn per stdin line", cmdChat},
 	{"reward", "score {\"completion\", \"answer\"} JSON lines with rule rewards (format, answer), weighted", cmdReward},
+	{"plot", "draw runs' metrics.jsonl as PNG or SVG panels, runs overlaid (loss, lr, tokens/s)", cmdPlot},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).
