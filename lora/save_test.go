@@ -140,6 +140,13 @@ func TestSaveIsPEFT(t *testing.T) {
 	if got := readJSON(t, filepath.Join(pdir, "adapter_config.json")); got["target_modules"] != `.*\.(q|v)_proj` || got["layers_to_transform"] != nil {
 		t.Errorf("pattern export: target_modules %#v, layers_to_transform %#v", got["target_modules"], got["layers_to_transform"])
 	}
+	_, sa := trainedSet(t, lora.Config{R: 2, Alpha: 2, TargetModules: lora.Targets{Pattern: lora.AllLinear}})
+	if err := sa.Save(pdir, "base"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readJSON(t, filepath.Join(pdir, "adapter_config.json")); got["target_modules"] != "all-linear" {
+		t.Errorf("all-linear export: target_modules %#v", got["target_modules"])
+	}
 }
 
 // init_from refuses an adapter that lacks a module the run selects, or whose weights have

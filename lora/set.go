@@ -2,7 +2,6 @@ package lora
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -129,11 +128,12 @@ func modules(m *layers.Model) []target {
 // gradient, no weight-gradient GEMM, nothing for the optimizer), and returns the set, in eval
 // mode and enabled. Errors name the key or module; on error the model is unchanged.
 //
-// Name lists follow PEFT: a module matches a name when its path is the name or ends with
-// "."+name, restricted to cfg.Layers when given; a pattern must match the whole path. Every
-// listed name must match some module. In MoE layers, names match attention only: the experts
-// and router are not layers.Linear and cannot carry trainable adapters yet, so a pattern (or a
-// name) that asks for them explicitly is refused (Merge applies expert adapters to a model).
+// Targets follow PEFT: a module matches a name when its path is the name or ends with
+// "."+name, restricted to cfg.Layers when given; a pattern must match the whole path;
+// "all-linear" takes every projection. Every listed name must match some module. In MoE
+// layers, names and all-linear adapt attention only: the experts and router are not
+// layers.Linear and cannot carry trainable adapters yet, so a pattern (or a name) that asks
+// for them explicitly is refused (Merge applies expert adapters to a model).
 func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -143,32 +143,18 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 			return nil, fmt.Errorf("lora.layers: %d, but the model has layers 0..%d", l, len(m.Blocks)-1)
 		}
 	}
-	var re *regexp.Regexp
-	if cfg.TargetModules.Pattern != "" {
-		re = regexp.MustCompile(`^(?:` + cfg.TargetModules.Pattern + `)$`)
-	}
-	used := map[string]bool{}
+	targeted := cfg.matcher()
+	// Names and all-linear ask for MoE experts only implicitly: they adapt attention there.
+	implicit := cfg.TargetModules.Pattern == "" || cfg.TargetModules.Pattern == AllLinear
+	all := modules(m)
 	var chosen []target
-	for _, t := range modules(m) {
-		var hit bool
-		if re != nil {
-			hit = re.MatchString(t.name)
-		} else {
-			for _, n := range cfg.TargetModules.Names {
-				if t.name == n || strings.HasSuffix(t.name, "."+n) {
-					hit, used[n] = true, true
-				}
-			}
-			if hit && len(cfg.Layers) > 0 {
-				hit = slices.Contains(cfg.Layers, t.layer)
-			}
-		}
-		if !hit {
+	for _, t := range all {
+		if !targeted(t.name, t.layer) {
 			continue
 		}
 		if t.expert {
-			if re == nil && isExpertProj(t.name) {
-				continue // names on a MoE layer: attention only
+			if implicit && (isExpertProj(t.name) || cfg.TargetModules.Pattern == AllLinear) {
+				continue
 			}
 			return nil, fmt.Errorf("lora.target_modules %s selects %s, a mixture-of-experts module: adapters on experts and routers cannot be trained yet (they are not layers.Linear); target attention modules or exclude mlp.experts/mlp.gate",
 				cfg.TargetModules, t.name)
@@ -176,7 +162,7 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 		chosen = append(chosen, t)
 	}
 	for _, n := range cfg.TargetModules.Names {
-		if !used[n] {
+		if !slices.ContainsFunc(all, func(t target) bool { return nameMatches(t.name, n) }) {
 			return nil, fmt.Errorf("lora.target_modules: %q names no module of this %s model (its projections: %s)", n, m.Config.ModelType, strings.Join(projNames(m), ", "))
 		}
 	}
