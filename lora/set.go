@@ -2,6 +2,7 @@ package lora
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -77,16 +78,21 @@ func (s *Set) dropoutKey(module uint64) uint64 {
 }
 
 // applyDropout sets dst[i] = src[i]/(1-p) where element i is kept, else 0; dst may be src.
-// Element i is kept when the top 24 bits of mix64(key + i·φ) are ≥ p·2²⁴.
+// One hash, mix64(key + j·φ), serves elements 4j..4j+3: element i is kept when its 16-bit lane
+// (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded.
 func (s *Set) applyDropout(dst, src []float32, key uint64) {
 	p := s.Config.Dropout
-	thresh := uint64(p * (1 << 24))
+	thresh := uint64(math.Round(p * (1 << 16)))
 	keep := float32(1 / (1 - p))
-	for i, v := range src {
-		if mix64(key+uint64(i)*0x9e3779b97f4a7c15)>>40 >= thresh {
-			dst[i] = v * keep
-		} else {
-			dst[i] = 0
+	for j := 0; j < len(src); j += 4 {
+		h := mix64(key + uint64(j/4)*0x9e3779b97f4a7c15)
+		for i := j; i < min(j+4, len(src)); i++ {
+			if h&0xffff >= thresh {
+				dst[i] = src[i] * keep
+			} else {
+				dst[i] = 0
+			}
+			h >>= 16
 		}
 	}
 }
