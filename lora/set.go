@@ -182,7 +182,9 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 			return nil, fmt.Errorf("lora: %s already has an adapter", t.name)
 		}
 		out, in := t.linear.W.Shape[0], t.linear.W.Shape[1]
-		s.Adapters = append(s.Adapters, newAdapter(s, t.name, cfg.R, in, out, sc, seed))
+		a := newAdapter(s, t.name, cfg.R, in, out, sc)
+		a.initPEFT(seed)
+		s.Adapters = append(s.Adapters, a)
 		s.linears = append(s.linears, t.linear)
 	}
 	if cfg.InitFrom != "" {
@@ -200,25 +202,28 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 
 // AttachPEFT wraps exactly the modules of a loaded PEFT adapter with its weights (each module
 // with its own rank and scale) and freezes the model, as Attach does: how `gwen forward
-// --adapter` runs an adapter unmerged, and how a trainer continues one. The set's Config
-// is the file's (its target_modules and layers_to_transform when they parse; InitFrom p.Dir).
-// The modules must be Linears of m with the adapter's shapes; errors name the module.
+// --adapter` runs an adapter unmerged. (A run that starts from an adapter uses Attach with
+// Config.InitFrom, which checks the adapter against the run's targets.) The set's Config is
+// the file's: its target_modules and layers_to_transform when they parse, InitFrom p.Dir. The
+// modules must be Linears of m with the adapter's shapes; errors name the module.
 func AttachPEFT(m *layers.Model, p *PEFT) (*Set, error) {
-	lin := map[string]target{}
-	for _, t := range modules(m) {
-		lin[t.name] = t
-	}
 	cfg := Config{R: p.Config.R, Alpha: p.Config.Alpha, Dropout: p.Config.Dropout, UseRSLoRA: p.Config.UseRSLoRA, InitFrom: p.Dir}
 	if cfg.TargetModules.UnmarshalJSON(p.Config.TargetModules) != nil {
 		cfg.TargetModules = Targets{}
 	}
 	_ = jsonInts(p.Config.LayersToTransform, &cfg.Layers)
+	mods := map[string]*Module{}
+	for i := range p.Modules {
+		mods[p.Modules[i].Name] = &p.Modules[i]
+	}
 	s := &Set{Config: cfg, model: m}
-	for _, mod := range p.Modules {
-		t, ok := lin[mod.Name]
+	for _, t := range modules(m) { // model order
+		mod := mods[t.name]
+		if mod == nil {
+			continue
+		}
+		delete(mods, t.name)
 		switch {
-		case !ok:
-			return nil, fmt.Errorf("lora: %s: module %s is not a projection of this %s model", p.file(), mod.Name, m.Config.ModelType)
 		case t.expert:
 			return nil, fmt.Errorf("lora: %s: module %s is a mixture-of-experts module; adapters on experts cannot run unmerged (merge the adapter instead)", p.file(), mod.Name)
 		case t.linear.Adapter != nil:
@@ -226,27 +231,17 @@ func AttachPEFT(m *layers.Model, p *PEFT) (*Set, error) {
 		case t.linear.W.Shape[0] != mod.Out || t.linear.W.Shape[1] != mod.In:
 			return nil, fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", p.file(), mod.keyA(), mod.keyB(), mod.Out, mod.In, t.linear.W.Name, t.linear.W.Shape)
 		}
-		a := newAdapter(s, mod.Name, mod.R, mod.In, mod.Out, mod.Scale, 0)
+		a := newAdapter(s, mod.Name, mod.R, mod.In, mod.Out, mod.Scale)
 		copy(a.A.Data, mod.A)
 		copy(a.B.Data, mod.B)
 		s.Adapters = append(s.Adapters, a)
 		s.linears = append(s.linears, t.linear)
 	}
-	// Model order, as Attach makes it (the file's is by name).
-	order := map[string]int{}
-	for i, t := range modules(m) {
-		order[t.name] = i
+	for _, mod := range p.Modules { // in name order, for a stable message
+		if mods[mod.Name] != nil {
+			return nil, fmt.Errorf("lora: %s: module %s is not a projection of this %s model", p.file(), mod.Name, m.Config.ModelType)
+		}
 	}
-	idx := make([]int, len(s.Adapters))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(i, j int) int { return order[s.Adapters[i].Name] - order[s.Adapters[j].Name] })
-	ads, lins := make([]*Adapter, len(idx)), make([]*layers.Linear, len(idx))
-	for k, i := range idx {
-		ads[k], lins[k] = s.Adapters[i], s.linears[i]
-	}
-	s.Adapters, s.linears = ads, lins
 	s.install()
 	return s, nil
 }
