@@ -39,6 +39,11 @@ func (s *Set) Params() []*autograd.Tensor {
 
 // SetDisabled(true) makes every adapter a no-op: the model computes the base alone (DPO's
 // reference log-probs), recording nothing for the adapters. SetDisabled(false) turns them back on.
+//
+// With activation checkpointing (layers.Model.Checkpointing) backward re-runs each block's
+// forward, reading the switch and the dropout key (Train) as they are then: change neither
+// between a forward on a recording tape and its Backward (run DPO's reference forwards before
+// the policy's, or after its backward).
 func (s *Set) SetDisabled(off bool) { s.disabled = off }
 
 // Disabled reports whether the adapters are switched off.
