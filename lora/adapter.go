@@ -97,27 +97,29 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 	return y
 }
 
-// newAdapter makes the adapter of module name ([out, in] Linear) with PEFT's default
-// initialisation (reset_lora_parameters with init_lora_weights=True): A kaiming-uniform with
-// a=√5, which is U(-1/√in, 1/√in) (torch's kaiming_uniform_: gain √(2/(1+a²)) = √(1/3), bound
-// gain·√(3/fan_in), fan_in = in), and B zero, so the adapted model starts equal to the base.
-// A's values come from a PCG seeded by (seed, the module's name), so each module's draw does not
-// depend on which others are adapted.
-func newAdapter(s *Set, name string, r, in, out int, sc float32, seed uint64) *Adapter {
+// newAdapter makes the adapter of module name ([out, in] Linear) with zero weights.
+func newAdapter(s *Set, name string, r, in, out int, sc float32) *Adapter {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	key := h.Sum64()
-	a := &Adapter{
-		Name: name, R: r, In: in, Out: out, Scale: sc, set: s, key: key,
+	return &Adapter{
+		Name: name, R: r, In: in, Out: out, Scale: sc, set: s, key: h.Sum64(),
 		A: autograd.Param(keyPrefix+name+suffixA, make([]float32, r*in), r, in),
 		B: autograd.Param(keyPrefix+name+suffixB, make([]float32, out*r), out, r),
 	}
-	rng := rand.New(rand.NewPCG(seed, key))
-	bound := 1 / math.Sqrt(float64(in))
+}
+
+// initPEFT is PEFT's default initialisation (reset_lora_parameters with
+// init_lora_weights=True): A kaiming-uniform with a=√5, which is U(-1/√in, 1/√in) (torch's
+// kaiming_uniform_: gain √(2/(1+a²)) = √(1/3), bound gain·√(3/fan_in), fan_in = in), and B
+// zero, so the adapted model starts equal to the base. A's values come from a PCG seeded by
+// (seed, the module's name), so each module's draw does not depend on which others are adapted.
+func (a *Adapter) initPEFT(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, a.key))
+	bound := 1 / math.Sqrt(float64(a.In))
 	for i := range a.A.Data {
 		a.A.Data[i] = float32((2*rng.Float64() - 1) * bound)
 	}
-	return a
+	clear(a.B.Data)
 }
 
 // mix64 is SplitMix64's finaliser: a bijection of 64-bit values with full avalanche.

@@ -20,7 +20,8 @@ type Config struct {
 	Dropout float64 `yaml:"dropout" json:"dropout"` // lora_dropout on the adapter's input, in [0, 1)
 	// TargetModules: module names (PEFT's list semantics: a module matches a name when its
 	// path ends with "."+name) or one regular expression matched against the whole module path
-	// (PEFT's string semantics), e.g. `model\.layers\.\d+\.self_attn\.(q|v)_proj`.
+	// (PEFT's string semantics), e.g. `model\.layers\.\d+\.self_attn\.(q|v)_proj`, or
+	// "all-linear" (PEFT's shorthand: every projection).
 	TargetModules Targets `yaml:"target_modules" json:"target_modules"`
 	Layers        []int   `yaml:"layers" json:"layers"` // decoder layers to adapt; empty: all (PEFT's layers_to_transform)
 	UseRSLoRA     bool    `yaml:"use_rslora" json:"use_rslora"`
@@ -129,6 +130,37 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// AllLinear is PEFT's target_modules shorthand for every linear layer but the output layer.
+const AllLinear = "all-linear"
+
+// matcher is PEFT's check_target_module_exists for c: whether the module at path (in decoder
+// layer `layer`) is targeted. A name matches a path equal to it or ending in "."+name, within
+// Layers when given; a pattern must match the whole path; AllLinear matches every module.
+// c must be valid.
+func (c *Config) matcher() func(path string, layer int) bool {
+	switch p := c.TargetModules.Pattern; {
+	case p == AllLinear:
+		return func(string, int) bool { return true }
+	case p != "":
+		re := regexp.MustCompile(`^(?:` + p + `)$`)
+		return func(path string, _ int) bool { return re.MatchString(path) }
+	}
+	return func(path string, layer int) bool {
+		if len(c.Layers) > 0 && !slices.Contains(c.Layers, layer) {
+			return false
+		}
+		for _, n := range c.TargetModules.Names {
+			if nameMatches(path, n) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// nameMatches is PEFT's list rule: the path is the name or ends with "."+name.
+func nameMatches(path, name string) bool { return path == name || strings.HasSuffix(path, "."+name) }
 
 // scale is alpha/r, or alpha/√r with rsLoRA (PEFT's LoraLayer.update_layer).
 func scale(alpha float64, r int, rslora bool) float32 {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/gwen-ml/gwen/layers/safetensors"
 )
@@ -120,27 +118,13 @@ func (s *Set) peftSelects() bool {
 	if cfg.TargetModules.Pattern == "" && len(cfg.TargetModules.Names) == 0 {
 		return false
 	}
-	var re *regexp.Regexp
-	if cfg.TargetModules.Pattern != "" {
-		var err error
-		if re, err = regexp.Compile(`^(?:` + cfg.TargetModules.Pattern + `)$`); err != nil {
-			return false
-		}
+	if cfg.Validate() != nil {
+		return false
 	}
+	targeted := cfg.matcher()
 	var picked []string
 	for _, t := range modules(s.model) {
-		hit := false
-		if re != nil {
-			hit = re.MatchString(t.name)
-		} else {
-			for _, n := range cfg.TargetModules.Names {
-				hit = hit || t.name == n || strings.HasSuffix(t.name, "."+n)
-			}
-			if len(cfg.Layers) > 0 {
-				hit = hit && slices.Contains(cfg.Layers, t.layer)
-			}
-		}
-		if hit {
+		if targeted(t.name, t.layer) {
 			picked = append(picked, t.name)
 		}
 	}

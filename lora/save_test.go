@@ -140,6 +140,13 @@ func TestSaveIsPEFT(t *testing.T) {
 	if got := readJSON(t, filepath.Join(pdir, "adapter_config.json")); got["target_modules"] != `.*\.(q|v)_proj` || got["layers_to_transform"] != nil {
 		t.Errorf("pattern export: target_modules %#v, layers_to_transform %#v", got["target_modules"], got["layers_to_transform"])
 	}
+	_, sa := trainedSet(t, lora.Config{R: 2, Alpha: 2, TargetModules: lora.Targets{Pattern: lora.AllLinear}})
+	if err := sa.Save(pdir, "base"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readJSON(t, filepath.Join(pdir, "adapter_config.json")); got["target_modules"] != "all-linear" {
+		t.Errorf("all-linear export: target_modules %#v", got["target_modules"])
+	}
 }
 
 // init_from refuses an adapter that lacks a module the run selects, or whose weights have
@@ -206,5 +213,43 @@ func TestConfigDecodes(t *testing.T) {
 	}
 	if d := lora.DefaultConfig(); d.R != 16 || d.Alpha != 32 || len(d.TargetModules.Names) != 7 || d.Validate() != nil {
 		t.Errorf("DefaultConfig %+v", d)
+	}
+}
+
+// AttachPEFT refuses, naming the module, an adapter for a module the model lacks or of another
+// size, and leaves the model unchanged.
+func TestAttachPEFTRefuses(t *testing.T) {
+	rename := func(from, to string) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			var out []safetensors.Tensor
+			for _, x := range ts {
+				if strings.Contains(x.Name, to) {
+					continue
+				}
+				x.Name = strings.Replace(x.Name, from, to, 1)
+				out = append(out, x)
+			}
+			return out
+		}
+	}
+	for _, c := range []struct {
+		tensors func([]safetensors.Tensor) []safetensors.Tensor
+		want    string
+	}{
+		{rename("layers.1.mlp.up_proj", "layers.7.mlp.up_proj"), "module model.layers.7.mlp.up_proj is not a projection"},
+		{rename("layers.1.mlp.down_proj", "layers.1.self_attn.q_proj"), "make a [64, 160] update for model.layers.1.self_attn.q_proj.weight, which is [96 64]"},
+	} {
+		p, err := lora.Load(copyAdapter(t, nil, c.tensors))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := loadBase(t)
+		_, err = lora.AttachPEFT(m, p)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want one containing %q", err, c.want)
+		}
+		if m.Blocks[0].Attn.Q.Adapter != nil || !m.Params()[0].RequiresGrad {
+			t.Errorf("a refused AttachPEFT changed the model")
+		}
 	}
 }

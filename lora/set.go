@@ -2,7 +2,7 @@ package lora
 
 import (
 	"fmt"
-	"regexp"
+	"math"
 	"slices"
 	"strings"
 
@@ -39,6 +39,11 @@ func (s *Set) Params() []*autograd.Tensor {
 
 // SetDisabled(true) makes every adapter a no-op: the model computes the base alone (DPO's
 // reference log-probs), recording nothing for the adapters. SetDisabled(false) turns them back on.
+//
+// With activation checkpointing (layers.Model.Checkpointing) backward re-runs each block's
+// forward, reading the switch and the dropout key (Train) as they are then: change neither
+// between a forward on a recording tape and its Backward (run DPO's reference forwards before
+// the policy's, or after its backward).
 func (s *Set) SetDisabled(off bool) { s.disabled = off }
 
 // Disabled reports whether the adapters are switched off.
@@ -78,16 +83,21 @@ func (s *Set) dropoutKey(module uint64) uint64 {
 }
 
 // applyDropout sets dst[i] = src[i]/(1-p) where element i is kept, else 0; dst may be src.
-// Element i is kept when the top 24 bits of mix64(key + i·φ) are ≥ p·2²⁴.
+// One hash, mix64(key + j·φ), serves elements 4j..4j+3: element i is kept when its 16-bit lane
+// (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded.
 func (s *Set) applyDropout(dst, src []float32, key uint64) {
 	p := s.Config.Dropout
-	thresh := uint64(p * (1 << 24))
+	thresh := uint64(math.Round(p * (1 << 16)))
 	keep := float32(1 / (1 - p))
-	for i, v := range src {
-		if mix64(key+uint64(i)*0x9e3779b97f4a7c15)>>40 >= thresh {
-			dst[i] = v * keep
-		} else {
-			dst[i] = 0
+	for j := 0; j < len(src); j += 4 {
+		h := mix64(key + uint64(j/4)*0x9e3779b97f4a7c15)
+		for i := j; i < min(j+4, len(src)); i++ {
+			if h&0xffff >= thresh {
+				dst[i] = src[i] * keep
+			} else {
+				dst[i] = 0
+			}
+			h >>= 16
 		}
 	}
 }
@@ -129,11 +139,12 @@ func modules(m *layers.Model) []target {
 // gradient, no weight-gradient GEMM, nothing for the optimizer), and returns the set, in eval
 // mode and enabled. Errors name the key or module; on error the model is unchanged.
 //
-// Name lists follow PEFT: a module matches a name when its path is the name or ends with
-// "."+name, restricted to cfg.Layers when given; a pattern must match the whole path. Every
-// listed name must match some module. In MoE layers, names match attention only: the experts
-// and router are not layers.Linear and cannot carry trainable adapters yet, so a pattern (or a
-// name) that asks for them explicitly is refused (Merge applies expert adapters to a model).
+// Targets follow PEFT: a module matches a name when its path is the name or ends with
+// "."+name, restricted to cfg.Layers when given; a pattern must match the whole path;
+// "all-linear" takes every projection. Every listed name must match some module. In MoE
+// layers, names and all-linear adapt attention only: the experts and router are not
+// layers.Linear and cannot carry trainable adapters yet, so a pattern (or a name) that asks
+// for them explicitly is refused (Merge applies expert adapters to a model).
 func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -143,32 +154,18 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 			return nil, fmt.Errorf("lora.layers: %d, but the model has layers 0..%d", l, len(m.Blocks)-1)
 		}
 	}
-	var re *regexp.Regexp
-	if cfg.TargetModules.Pattern != "" {
-		re = regexp.MustCompile(`^(?:` + cfg.TargetModules.Pattern + `)$`)
-	}
-	used := map[string]bool{}
+	targeted := cfg.matcher()
+	// Names and all-linear ask for MoE experts only implicitly: they adapt attention there.
+	implicit := cfg.TargetModules.Pattern == "" || cfg.TargetModules.Pattern == AllLinear
+	all := modules(m)
 	var chosen []target
-	for _, t := range modules(m) {
-		var hit bool
-		if re != nil {
-			hit = re.MatchString(t.name)
-		} else {
-			for _, n := range cfg.TargetModules.Names {
-				if t.name == n || strings.HasSuffix(t.name, "."+n) {
-					hit, used[n] = true, true
-				}
-			}
-			if hit && len(cfg.Layers) > 0 {
-				hit = slices.Contains(cfg.Layers, t.layer)
-			}
-		}
-		if !hit {
+	for _, t := range all {
+		if !targeted(t.name, t.layer) {
 			continue
 		}
 		if t.expert {
-			if re == nil && isExpertProj(t.name) {
-				continue // names on a MoE layer: attention only
+			if implicit && (isExpertProj(t.name) || cfg.TargetModules.Pattern == AllLinear) {
+				continue
 			}
 			return nil, fmt.Errorf("lora.target_modules %s selects %s, a mixture-of-experts module: adapters on experts and routers cannot be trained yet (they are not layers.Linear); target attention modules or exclude mlp.experts/mlp.gate",
 				cfg.TargetModules, t.name)
@@ -176,7 +173,7 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 		chosen = append(chosen, t)
 	}
 	for _, n := range cfg.TargetModules.Names {
-		if !used[n] {
+		if !slices.ContainsFunc(all, func(t target) bool { return nameMatches(t.name, n) }) {
 			return nil, fmt.Errorf("lora.target_modules: %q names no module of this %s model (its projections: %s)", n, m.Config.ModelType, strings.Join(projNames(m), ", "))
 		}
 	}
@@ -190,7 +187,9 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 			return nil, fmt.Errorf("lora: %s already has an adapter", t.name)
 		}
 		out, in := t.linear.W.Shape[0], t.linear.W.Shape[1]
-		s.Adapters = append(s.Adapters, newAdapter(s, t.name, cfg.R, in, out, sc, seed))
+		a := newAdapter(s, t.name, cfg.R, in, out, sc)
+		a.initPEFT(seed)
+		s.Adapters = append(s.Adapters, a)
 		s.linears = append(s.linears, t.linear)
 	}
 	if cfg.InitFrom != "" {
@@ -208,25 +207,28 @@ func Attach(m *layers.Model, cfg Config, seed uint64) (*Set, error) {
 
 // AttachPEFT wraps exactly the modules of a loaded PEFT adapter with its weights (each module
 // with its own rank and scale) and freezes the model, as Attach does: how `gwen forward
-// --adapter` runs an adapter unmerged, and how a trainer continues one. The set's Config
-// is the file's (its target_modules and layers_to_transform when they parse; InitFrom p.Dir).
-// The modules must be Linears of m with the adapter's shapes; errors name the module.
+// --adapter` runs an adapter unmerged. (A run that starts from an adapter uses Attach with
+// Config.InitFrom, which checks the adapter against the run's targets.) The set's Config is
+// the file's: its target_modules and layers_to_transform when they parse, InitFrom p.Dir. The
+// modules must be Linears of m with the adapter's shapes; errors name the module.
 func AttachPEFT(m *layers.Model, p *PEFT) (*Set, error) {
-	lin := map[string]target{}
-	for _, t := range modules(m) {
-		lin[t.name] = t
-	}
 	cfg := Config{R: p.Config.R, Alpha: p.Config.Alpha, Dropout: p.Config.Dropout, UseRSLoRA: p.Config.UseRSLoRA, InitFrom: p.Dir}
 	if cfg.TargetModules.UnmarshalJSON(p.Config.TargetModules) != nil {
 		cfg.TargetModules = Targets{}
 	}
 	_ = jsonInts(p.Config.LayersToTransform, &cfg.Layers)
+	mods := map[string]*Module{}
+	for i := range p.Modules {
+		mods[p.Modules[i].Name] = &p.Modules[i]
+	}
 	s := &Set{Config: cfg, model: m}
-	for _, mod := range p.Modules {
-		t, ok := lin[mod.Name]
+	for _, t := range modules(m) { // model order
+		mod := mods[t.name]
+		if mod == nil {
+			continue
+		}
+		delete(mods, t.name)
 		switch {
-		case !ok:
-			return nil, fmt.Errorf("lora: %s: module %s is not a projection of this %s model", p.file(), mod.Name, m.Config.ModelType)
 		case t.expert:
 			return nil, fmt.Errorf("lora: %s: module %s is a mixture-of-experts module; adapters on experts cannot run unmerged (merge the adapter instead)", p.file(), mod.Name)
 		case t.linear.Adapter != nil:
@@ -234,27 +236,17 @@ func AttachPEFT(m *layers.Model, p *PEFT) (*Set, error) {
 		case t.linear.W.Shape[0] != mod.Out || t.linear.W.Shape[1] != mod.In:
 			return nil, fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", p.file(), mod.keyA(), mod.keyB(), mod.Out, mod.In, t.linear.W.Name, t.linear.W.Shape)
 		}
-		a := newAdapter(s, mod.Name, mod.R, mod.In, mod.Out, mod.Scale, 0)
+		a := newAdapter(s, mod.Name, mod.R, mod.In, mod.Out, mod.Scale)
 		copy(a.A.Data, mod.A)
 		copy(a.B.Data, mod.B)
 		s.Adapters = append(s.Adapters, a)
 		s.linears = append(s.linears, t.linear)
 	}
-	// Model order, as Attach makes it (the file's is by name).
-	order := map[string]int{}
-	for i, t := range modules(m) {
-		order[t.name] = i
+	for _, mod := range p.Modules { // in name order, for a stable message
+		if mods[mod.Name] != nil {
+			return nil, fmt.Errorf("lora: %s: module %s is not a projection of this %s model", p.file(), mod.Name, m.Config.ModelType)
+		}
 	}
-	idx := make([]int, len(s.Adapters))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(i, j int) int { return order[s.Adapters[i].Name] - order[s.Adapters[j].Name] })
-	ads, lins := make([]*Adapter, len(idx)), make([]*layers.Linear, len(idx))
-	for k, i := range idx {
-		ads[k], lins[k] = s.Adapters[i], s.linears[i]
-	}
-	s.Adapters, s.linears = ads, lins
 	s.install()
 	return s, nil
 }

@@ -229,6 +229,11 @@ func TestAttachTargets(t *testing.T) {
 			[]string{"model.layers.0.self_attn.k_proj", "model.layers.0.mlp.up_proj"}},
 		{lora.Config{R: 2, Alpha: 2, TargetModules: lora.Targets{Names: []string{"model.layers.1.self_attn.v_proj"}}},
 			[]string{"model.layers.1.self_attn.v_proj"}},
+		{lora.Config{R: 2, Alpha: 2, TargetModules: lora.Targets{Pattern: lora.AllLinear}},
+			[]string{"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj", "model.layers.0.self_attn.o_proj",
+				"model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj",
+				"model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj", "model.layers.1.self_attn.v_proj", "model.layers.1.self_attn.o_proj",
+				"model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj", "model.layers.1.mlp.down_proj"}},
 	} {
 		s, err := lora.Attach(loadBase(t), c.cfg, 1)
 		if err != nil {
@@ -321,6 +326,12 @@ func TestAttachMoE(t *testing.T) {
 		t.Errorf("MoE export target_modules %v (%v), want the %d adapted module paths", cfg.TargetModules, err, len(s.Adapters))
 	}
 	s.Detach()
+	al, err := lora.Attach(m, lora.Config{R: 2, Alpha: 4, TargetModules: lora.Targets{Pattern: lora.AllLinear}}, 1)
+	if err != nil || len(al.Adapters) != 4*len(m.Blocks)+3 {
+		t.Errorf("all-linear on MoE: %v; want attention and the dense MLP only", err)
+	} else {
+		al.Detach()
+	}
 	for _, pat := range []string{`.*experts\.\d+\.up_proj`, `model\.layers\.1\.mlp\.gate`} {
 		_, err := lora.Attach(m, lora.Config{R: 2, Alpha: 4, TargetModules: lora.Targets{Pattern: pat}}, 1)
 		if err == nil || !strings.Contains(err.Error(), "mixture-of-experts module") {
