@@ -17,6 +17,7 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/kernels"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/moe"
 	"github.com/gwen-ml/gwen/optim"
 )
@@ -86,7 +87,23 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}
 		return benchDecode(m, o.config, o.dtype, o.prompt, o.newTokens, o.warmup, o.steps, stdout)
 	}
-	times, losses, err := benchSteps(m, o)
+	params := m.Params()
+	if o.lora > 0 { // rank-r adapters on every projection; the base frozen (bf16 only with --dtype bf16)
+		cfg := lora.DefaultConfig()
+		cfg.R, cfg.Alpha = o.lora, float64(2*o.lora)
+		set, err := lora.Attach(m, cfg, 0)
+		if err != nil {
+			return err
+		}
+		if m.BF16 {
+			m.UseBF16Weights()
+			if err := m.DropFP32Weights(); err != nil {
+				return err
+			}
+		}
+		params = set.Params()
+	}
+	times, losses, err := benchSteps(m, params, o)
 	if err != nil {
 		return err
 	}
@@ -97,6 +114,7 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 type benchOpts struct {
 	config, mode, dtype, cpuProfile              string
 	prompt, newTokens, batch, seq, warmup, steps int
+	lora                                         int
 	checkpointing, peak                          bool
 }
 
@@ -113,6 +131,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOpts, error) {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	steps := fs.Int("steps", 5, "timed steps")
 	checkpointing := fs.Bool("checkpointing", false, "recompute each block in backward")
+	loraRank := fs.Int("lora", 0, "train: rank of LoRA adapters on every projection of a frozen base (0: full training)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	measurePeak := fs.Bool("peak", true, "measure the machine's GEMM peak for MFU (2048³ GEMMs, a few seconds)")
 	if err := fs.Parse(args); err != nil {
@@ -123,13 +142,13 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOpts, error) {
 	}
 	return &benchOpts{config: *cfgName, mode: *mode, dtype: *dtype, cpuProfile: *cpuProfile,
 		prompt: *promptLen, newTokens: *newTokens, batch: *batch, seq: *seq, warmup: *warmup, steps: *steps,
-		checkpointing: *checkpointing, peak: *measurePeak}, nil
+		checkpointing: *checkpointing, peak: *measurePeak, lora: *loraRank}, nil
 }
 
 // benchSteps runs o.warmup untimed then o.steps timed steps on random tokens: a forward with
 // no tape (--mode forward), or forward, cross-entropy (+ MoE router losses), backward,
 // clipping and AdamW (--mode train). It returns each timed step's seconds and the losses.
-func benchSteps(m *layers.Model, o *benchOpts) (times, losses []float64, err error) {
+func benchSteps(m *layers.Model, params []*autograd.Tensor, o *benchOpts) (times, losses []float64, err error) {
 	B, T, V := o.batch, o.seq, m.Config.VocabSize
 	r := rand.New(rand.NewPCG(0, 0))
 	ids := make([]int32, B*T)
@@ -137,7 +156,6 @@ func benchSteps(m *layers.Model, o *benchOpts) (times, losses []float64, err err
 		ids[i] = int32(r.IntN(V))
 	}
 	targets := layers.CausalTargets(ids, B, T)
-	params := m.Params()
 	opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 	in := layers.Input{IDs: ids, B: B, T: T}
 
@@ -196,7 +214,7 @@ func stepResult(m *layers.Model, o *benchOpts, times, losses []float64) benchRes
 		peak = gemmPeak(o.dtype == "bf16")
 	}
 	res := benchResult{
-		Name: o.mode + "_" + o.dtype, Model: o.config, Batch: o.batch, Seq: T,
+		Name: o.mode + loraSuffix(o.lora) + "_" + o.dtype, Model: o.config, Batch: o.batch, Seq: T,
 		TokensPerS: tokens / med, TokensPerSBest: tokens / sorted[0], StepSMedian: med, StepS: times,
 		FlopsPerStep: flops, AchievedGFLOPs: flops / med / 1e9, PeakRSSMB: peakRSSMB(), Threads: runtime.GOMAXPROCS(0),
 		Backend: kernels.BLASBackend(), Losses: losses, MatmulParamsTok: nTok,
@@ -347,4 +365,12 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 		WeightGBPerS: float64(weightBytes*nTok) * float64(N) / dec / 1e9,
 		PeakRSSMB:    peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
 	})
+}
+
+// loraSuffix names a LoRA benchmark (train_lora16_bf16) apart from full training.
+func loraSuffix(r int) string {
+	if r == 0 {
+		return ""
+	}
+	return fmt.Sprintf("_lora%d", r)
 }
