@@ -71,6 +71,9 @@ func bindMPI(name string) (*mpiABI, error) {
 	// libopen-pal's symbols to be global, as they are when a program links libmpi.
 	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
+		if strings.Contains(err.Error(), name) { // dlerror names the file already
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	a := &mpiABI{library: name}
@@ -146,5 +149,5 @@ func libraryVersion(h uintptr) string {
 	if i := strings.IndexAny(s, ",\n"); i >= 0 { // "Open MPI v4.1.4, package: …", "MPICH Version: 4.0.2\n…"
 		s = s[:i]
 	}
-	return strings.TrimSpace(s)
+	return strings.Join(strings.Fields(s), " ")
 }

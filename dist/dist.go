@@ -77,9 +77,9 @@ type launch struct {
 	libs     []string // libmpi candidates, most likely first
 }
 
-// Library names tried by Open, after GWEN_MPI. Debian's libopenmpi3 ships libmpi.so.40 and
-// libmpich12 ships libmpich.so.12 with libmpi.so.12 beside it; the unversioned names come
-// with the -dev packages and other distributions.
+// Library names tried by Open unless GWEN_MPI names one. Debian's libopenmpi3 ships
+// libmpi.so.40 and libmpich12 ships libmpich.so.12; MPICH's own builds and Intel MPI name
+// theirs libmpi.so.12; the unversioned names come with the -dev packages.
 var (
 	openMPILibs = []string{"libmpi.so.40", "libmpi.so"}
 	mpichLibs   = []string{"libmpi.so.12", "libmpich.so.12", "libmpich.so"}

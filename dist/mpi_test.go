@@ -2,6 +2,7 @@ package dist
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,19 +32,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// mpirunCommand is the command that starts n copies of this binary as worker, or skips the
-// test, saying why, where mpirun is absent. The ranks are left unbound (this machine's two
-// cores are shared) and may oversubscribe.
-func mpirunCommand(t *testing.T, ctx context.Context, n int, worker string, env ...string) *exec.Cmd {
+// launchers are the MPI launchers the tests run under, each where it is installed: mpirun
+// (Open MPI's in CI) and MPICH's Hydra, which Debian installs beside Open MPI as
+// mpiexec.mpich. The same worker must pass under both.
+var launchers = []string{"mpirun", "mpiexec.mpich"}
+
+// mpirunCommand is the command that starts n copies of this binary as worker under launcher,
+// or skips the test, saying why, where launcher is absent. Open MPI's ranks are left unbound
+// (this machine's two cores are shared) and may oversubscribe.
+func mpirunCommand(t *testing.T, ctx context.Context, launcher string, n int, worker string, env ...string) (*exec.Cmd, bool) {
 	t.Helper()
-	mpirun, err := exec.LookPath("mpirun")
+	path, err := exec.LookPath(launcher)
 	if err != nil {
-		t.Skip("mpirun not found: the MPI tests need an MPI launcher (Debian: apt-get install openmpi-bin)")
+		t.Skipf("%s not found: the MPI tests need an MPI launcher (Debian: apt-get install openmpi-bin; mpich for mpiexec.mpich)", launcher)
 	}
-	version, _ := exec.Command(mpirun, "--version").CombinedOutput()
+	version, _ := exec.Command(path, "--version").CombinedOutput()
+	openMPI := bytes.Contains(version, []byte("Open MPI")) || bytes.Contains(version, []byte("OpenRTE"))
+	if launcher != "mpirun" && openMPI {
+		t.Skipf("%s is Open MPI's, which the mpirun tests cover", launcher)
+	}
 	env = append(env, workerEnv+"="+worker)
 	var args []string
-	if bytes.Contains(version, []byte("Open MPI")) || bytes.Contains(version, []byte("OpenRTE")) {
+	if openMPI {
 		args = []string{"-np", strconv.Itoa(n), "--oversubscribe", "--bind-to", "none"}
 		if os.Geteuid() == 0 {
 			args = append(args, "--allow-run-as-root")
@@ -59,90 +69,104 @@ func mpirunCommand(t *testing.T, ctx context.Context, n int, worker string, env 
 		}
 	}
 	args = append(args, os.Args[0])
-	cmd := exec.CommandContext(ctx, mpirun, args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 5 * time.Second
-	return cmd
+	return cmd, openMPI
 }
 
 // skipWithoutLibMPI skips when the job failed because no libmpi could be loaded.
 func skipWithoutLibMPI(t *testing.T, out []byte) {
 	t.Helper()
 	if bytes.Contains(out, []byte("no MPI library could be loaded")) {
-		t.Skipf("mpirun is here but libmpi is not loadable (Debian: apt-get install libopenmpi3):\n%s", out)
+		t.Skipf("the launcher is here but its libmpi is not loadable (Debian: apt-get install libopenmpi3, or libmpich12):\n%s", out)
 	}
 }
 
 func TestMPICollectives(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := mpirunCommand(t, ctx, 2, "collectives").CombinedOutput()
-	skipWithoutLibMPI(t, out)
-	if err != nil {
-		t.Fatalf("mpirun -np 2: %v\n%s", err, out)
-	}
-	for r := range 2 {
-		if !bytes.Contains(out, fmt.Appendf(nil, "rank %d of 2: all checks passed", r)) {
-			t.Errorf("rank %d did not report success:\n%s", r, out)
-		}
-	}
-	if testing.Verbose() {
-		t.Logf("%s", out)
+	for _, launcher := range launchers {
+		t.Run(launcher, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cmd, _ := mpirunCommand(t, ctx, launcher, 2, "collectives")
+			out, err := cmd.CombinedOutput()
+			skipWithoutLibMPI(t, out)
+			if err != nil {
+				t.Fatalf("%s -np 2: %v\n%s", launcher, err, out)
+			}
+			for r := range 2 {
+				if !bytes.Contains(out, fmt.Appendf(nil, "rank %d of 2: all checks passed", r)) {
+					t.Errorf("rank %d did not report success:\n%s", r, out)
+				}
+			}
+			if testing.Verbose() {
+				t.Logf("%s", out)
+			}
+		})
 	}
 }
 
-// A rank killed with SIGKILL in the middle of a run: mpirun notices, kills the other rank
-// (which is blocked in an all-reduce that can never complete) and exits non-zero, naming the
-// rank and the signal.
+// A rank killed with SIGKILL in the middle of a run: the launcher notices, kills the other
+// rank (blocked in an all-reduce that can never complete) and exits non-zero, naming the
+// signal (Open MPI: "mpirun noticed that process rank 1 with PID … exited on signal 9
+// (Killed)"; Hydra: "BAD TERMINATION … Killed (signal 9)").
 func TestMPIKilledRank(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pidFile := filepath.Join(t.TempDir(), "survivor.pid")
-	cmd := mpirunCommand(t, ctx, 2, "kill", "GWEN_DIST_PIDFILE="+pidFile)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	elapsed := time.Since(start)
-	skipWithoutLibMPI(t, out)
-	t.Logf("mpirun exited after %v with %v; its output:\n%s", elapsed.Round(time.Millisecond), err, out)
-	if ctx.Err() != nil {
-		t.Fatalf("the job was still running after %v: a killed rank left the other hanging", elapsed)
-	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-		t.Errorf("mpirun: %v, want a non-zero exit", err)
-	}
-	if !bytes.Contains(out, []byte("rank 1")) || !bytes.Contains(out, []byte("signal 9")) {
-		t.Errorf("mpirun's output does not say that rank 1 died of signal 9")
-	}
-	if elapsed > 60*time.Second {
-		t.Errorf("the job took %v to stop after a rank died", elapsed)
-	}
-	b, rerr := os.ReadFile(pidFile)
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if rerr != nil || pid <= 0 {
-		t.Fatalf("rank 0 did not write its pid: %v %q", rerr, b)
-	}
-	// The surviving rank must be gone, not orphaned and blocked in MPI.
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("rank 0 (pid %d) is still alive 10 s after mpirun exited", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
+	for _, launcher := range launchers {
+		t.Run(launcher, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			pidFile := filepath.Join(t.TempDir(), "survivor.pid")
+			cmd, openMPI := mpirunCommand(t, ctx, launcher, 2, "kill", "GWEN_DIST_PIDFILE="+pidFile)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			elapsed := time.Since(start)
+			skipWithoutLibMPI(t, out)
+			t.Logf("%s exited after %v with %v; its output:\n%s", launcher, elapsed.Round(time.Millisecond), err, out)
+			if ctx.Err() != nil {
+				t.Fatalf("the job was still running after %v: a killed rank left the other hanging", elapsed)
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Errorf("%s: %v, want a non-zero exit", launcher, err)
+			}
+			if !bytes.Contains(out, []byte("signal 9")) || (openMPI && !bytes.Contains(out, []byte("rank 1"))) {
+				t.Errorf("%s's output does not say that rank 1 died of signal 9", launcher)
+			}
+			if elapsed > 60*time.Second {
+				t.Errorf("the job took %v to stop after a rank died", elapsed)
+			}
+			b, rerr := os.ReadFile(pidFile)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if rerr != nil || pid <= 0 {
+				t.Fatalf("rank 0 did not write its pid: %v %q", rerr, b)
+			}
+			// The surviving rank must be gone, not orphaned and blocked in MPI.
+			deadline := time.Now().Add(10 * time.Second)
+			for syscall.Kill(pid, 0) == nil {
+				if time.Now().After(deadline) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					t.Fatalf("rank 0 (pid %d) is still alive 10 s after %s exited", pid, launcher)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
 }
 
 // TestAllReduceBandwidth measures AllReduceSum at 2 ranks; it runs only when asked:
 //
 //	GWEN_DIST_BENCH=1 go test ./dist -run AllReduceBandwidth -v
+//
+// (GWEN_DIST_LAUNCHER=mpiexec.mpich for MPICH).
 func TestAllReduceBandwidth(t *testing.T) {
 	if os.Getenv("GWEN_DIST_BENCH") == "" {
 		t.Skip("set GWEN_DIST_BENCH=1 to measure all-reduce bandwidth (runs 2 ranks for ~30 s)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := mpirunCommand(t, ctx, 2, "bench").CombinedOutput()
+	launcher := cmp.Or(os.Getenv("GWEN_DIST_LAUNCHER"), "mpirun")
+	cmd, _ := mpirunCommand(t, ctx, launcher, 2, "bench")
+	out, err := cmd.CombinedOutput()
 	skipWithoutLibMPI(t, out)
 	if err != nil {
 		t.Fatalf("mpirun: %v\n%s", err, out)
