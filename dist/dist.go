@@ -173,3 +173,15 @@ func Threads(c Comm) int {
 	}
 	return max(1, runtime.NumCPU())
 }
+
+// Abort ends the whole job from one rank, with code as the exit status: MPI_Abort for MPI,
+// os.Exit otherwise. Use it when a rank fails and cannot tell the others (they may be waiting
+// in a collective it will never join): mpirun already ends the job when a rank exits non-zero,
+// but srun only with --kill-on-bad-exit, and other launchers not at all. Abort does not
+// return.
+func Abort(c Comm, code int) {
+	if m, ok := c.(*mpiComm); ok {
+		m.abortNow(code)
+	}
+	os.Exit(code)
+}

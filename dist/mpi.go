@@ -419,6 +419,28 @@ func (c *mpiComm) Close() error {
 	return err
 }
 
+// abortNow hands MPI_Abort to the MPI goroutine, or, if that goroutine is blocked in another
+// call for a second (a collective the failing rank will never finish), calls it from this
+// thread: the MPI standard does not promise that under MPI_THREAD_FUNNELED, but Open MPI and
+// MPICH both tear the job down from any thread, and the job is ending either way.
+func (c *mpiComm) abortNow(code int) {
+	abort := func() { purego.SyscallN(c.abi.abort, c.abi.commWorld, uintptr(code)) }
+	c.mu.RLock()
+	if !c.closed {
+		select {
+		case c.calls <- abort:
+			c.mu.RUnlock()
+			time.Sleep(10 * time.Second) // MPI_Abort does not return
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	c.mu.RUnlock()
+	if !c.isClosed() {
+		abort()
+	}
+}
+
 // localThreads gives each rank its share of the cores of its machine: the ranks exchange a
 // machine key (a hash of the host name) and their CPU affinity masks, and a rank divides its
 // own cores by the number of ranks on its machine whose masks overlap its own (itself

@@ -110,13 +110,21 @@ func TestMPICollectives(t *testing.T) {
 // rank (blocked in an all-reduce that can never complete) and exits non-zero, naming the
 // signal (Open MPI: "mpirun noticed that process rank 1 with PID … exited on signal 9
 // (Killed)"; Hydra: "BAD TERMINATION … Killed (signal 9)").
-func TestMPIKilledRank(t *testing.T) {
+func TestMPIKilledRank(t *testing.T) { testJobStops(t, "kill", "signal 9") }
+
+// A rank that calls Abort while the other waits in a barrier: the job ends with its code.
+func TestMPIAbort(t *testing.T) { testJobStops(t, "abort", "") }
+
+// testJobStops runs worker, in which rank 1 ends abnormally while rank 0 is blocked in MPI,
+// and checks that the launcher ends the job promptly, non-zero, saying what happened to rank
+// 1 (signal, if given, is what its output must name), and that rank 0 is gone.
+func testJobStops(t *testing.T, worker, signal string) {
 	for _, launcher := range launchers {
 		t.Run(launcher, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			pidFile := filepath.Join(t.TempDir(), "survivor.pid")
-			cmd, openMPI := mpirunCommand(t, ctx, launcher, 2, "kill", "GWEN_DIST_PIDFILE="+pidFile)
+			cmd, openMPI := mpirunCommand(t, ctx, launcher, 2, worker, "GWEN_DIST_PIDFILE="+pidFile)
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
 			elapsed := time.Since(start)
@@ -129,8 +137,11 @@ func TestMPIKilledRank(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 				t.Errorf("%s: %v, want a non-zero exit", launcher, err)
 			}
-			if !bytes.Contains(out, []byte("signal 9")) || (openMPI && !bytes.Contains(out, []byte("rank 1"))) {
-				t.Errorf("%s's output does not say that rank 1 died of signal 9", launcher)
+			if signal != "" && (!bytes.Contains(out, []byte(signal)) || (openMPI && !bytes.Contains(out, []byte("rank 1")))) {
+				t.Errorf("%s's output does not say that rank 1 died of %s", launcher, signal)
+			}
+			if worker == "abort" && (exit == nil || exit.ExitCode() != 3) && !bytes.Contains(out, []byte("errorcode 3")) {
+				t.Errorf("the job did not end with rank 1's code 3")
 			}
 			if elapsed > 60*time.Second {
 				t.Errorf("the job took %v to stop after a rank died", elapsed)
@@ -187,6 +198,8 @@ func runWorker(name string) int {
 		w.collectives()
 	case "kill":
 		w.kill()
+	case "abort":
+		w.abort()
 	case "bench":
 		w.bench()
 	default:
@@ -419,7 +432,15 @@ func (w *worker) collectives() {
 		w.failf("Threads = %d, want %d (%d cores shared by %d ranks)", got, want, runtime.NumCPU(), size)
 	}
 
+	// Close with a reduction in flight completes it first.
+	last := w.filled(1 << 20)
+	lastReq, err := c.IAllReduceSum(last)
+	w.must("IAllReduceSum before Close", err)
 	w.must("Close", c.Close())
+	if err == nil {
+		w.must("Wait after Close", lastReq.Wait())
+		w.checkSum("IAllReduceSum completed by Close", last)
+	}
 	if err := c.AllReduceSum([]float32{1}); !errors.Is(err, ErrClosed) {
 		w.failf("AllReduceSum after Close: %v, want ErrClosed", err)
 	}
@@ -429,6 +450,19 @@ func (w *worker) collectives() {
 	if !w.failed {
 		fmt.Printf("rank %d of %d: all checks passed (%v)\n", rank, size, c)
 	}
+}
+
+// abort: rank 1 calls Abort while rank 0 waits in a barrier it will never leave.
+func (w *worker) abort() {
+	w.writePid()
+	w.must("Barrier", w.c.Barrier())
+	if w.c.Rank() == 1 {
+		time.Sleep(100 * time.Millisecond)
+		fmt.Fprintln(os.Stderr, "rank 1: aborting with code 3")
+		Abort(w.c, 3)
+	}
+	w.must("Barrier", w.c.Barrier())
+	w.failf("left a barrier that rank 1 never entered")
 }
 
 // busy computes for d, as backward would between two buckets.
@@ -442,14 +476,22 @@ func busy(d time.Duration) {
 	_ = x
 }
 
-// kill: rank 1 dies by SIGKILL after one all-reduce; rank 0 writes its pid and keeps reducing.
+// writePid has rank 0 write its pid for the parent test, before the first collective (so
+// that rank 1 cannot end the job before it is written).
+func (w *worker) writePid() {
+	if w.c.Rank() == 0 {
+		w.must("pid file", os.WriteFile(os.Getenv("GWEN_DIST_PIDFILE"), []byte(strconv.Itoa(os.Getpid())), 0o644))
+	}
+}
+
+// kill: rank 1 dies by SIGKILL after one all-reduce; rank 0 keeps reducing.
 func (w *worker) kill() {
+	w.writePid()
 	b := w.filled(1 << 20)
 	w.must("AllReduceSum", w.c.AllReduceSum(b))
 	if w.c.Rank() == 1 {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
-	os.WriteFile(os.Getenv("GWEN_DIST_PIDFILE"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	for {
 		if err := w.c.AllReduceSum(b); err != nil {
 			w.failf("AllReduceSum after the peer died: %v", err)
