@@ -139,15 +139,18 @@ func Open() (Comm, error) {
 	if p := os.Getenv("GWEN_MPI"); p != "" {
 		libs = []string{p}
 	}
+	signals := saveSignals() // libraries may install handlers when they load (UCX does)
 	a, err := loadMPI(libs)
+	restored := signals.restore()
 	if err != nil {
 		return nil, fmt.Errorf("dist: launched under MPI (%s) but %v; install the MPI runtime the job was launched with "+
 			"(Debian: libopenmpi3 for Open MPI, libmpich12 for MPICH) or set GWEN_MPI to its libmpi.so", l.why, err)
 	}
-	c, err := startMPI(a)
+	c, err := startMPI(a, signals)
 	if err != nil {
 		return nil, err
 	}
+	c.restoredSignals = append(restored, c.restoredSignals...)
 	if l.size > 0 && c.Size() != l.size {
 		c.Close()
 		return nil, fmt.Errorf("dist: the launcher started %d processes (%s) but %s sees a world of %d: "+

@@ -21,6 +21,15 @@
 // inside MPI calls, so while requests are outstanding the MPI goroutine polls them (MPI_Test)
 // every pollInterval; that is what lets a bucket's all-reduce run while backward computes.
 //
+// # Signals
+//
+// Go's runtime needs its own handlers for SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGURG and
+// SIGPROF (a nil dereference is a recoverable panic; goroutines are preempted by SIGURG). MPI
+// libraries install their own when they load or initialise (UCX, under Debian's MPICH, takes
+// the four fault signals), so Open saves those handlers before loading libmpi and puts back
+// any that loading or MPI_Init replaced. The tests check that a nil dereference is still
+// recovered after MPI_Init and after the collectives.
+//
 // # Failures
 //
 // MPI errors are returned as Go errors (MPI_ERRORS_RETURN on MPI_COMM_WORLD). A rank that dies

@@ -14,7 +14,6 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
-	"golang.org/x/sys/unix"
 )
 
 // pollInterval is how often the MPI goroutine drives outstanding non-blocking requests
@@ -40,6 +39,10 @@ type mpiComm struct {
 	abi        *mpiABI
 	rank, size int
 	nthreads   int
+	// signals are the handlers from before libmpi was loaded; restoredSignals the signals
+	// whose handlers loading libmpi or MPI_Init replaced and Open put back.
+	signals         *signalHandlers
+	restoredSignals []int
 
 	mu     sync.RWMutex // held for reading while a call is handed over, for writing by Close
 	closed bool
@@ -61,8 +64,9 @@ type outParams struct {
 func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // startMPI starts the MPI goroutine, initialises MPI on its thread and reads rank and size.
-func startMPI(a *mpiABI) (*mpiComm, error) {
-	c := &mpiComm{abi: a, calls: make(chan func()), out: new(outParams)}
+// signals are the handlers saved before libmpi was loaded.
+func startMPI(a *mpiABI, signals *signalHandlers) (*mpiComm, error) {
+	c := &mpiComm{abi: a, calls: make(chan func()), out: new(outParams), signals: signals}
 	ready := make(chan error, 1)
 	go c.serve(ready)
 	if err := <-ready; err != nil {
@@ -97,6 +101,7 @@ func (c *mpiComm) serve(ready chan<- error) {
 	a := c.abi
 	c.out.n = 0
 	r1, _, _ := purego.SyscallN(a.initThread, 0, 0, mpiThreadFunneled, uintptr(ptr(&c.out.n)))
+	c.restoredSignals = append(c.restoredSignals, c.signals.restore()...)
 	if code := int32(r1); code != 0 {
 		ready <- fmt.Errorf("dist: MPI_Init_thread (%s, %s) failed with code %d", a.name, a.library, code)
 		return
@@ -446,19 +451,21 @@ func (c *mpiComm) abortNow(code int) {
 // own cores by the number of ranks on its machine whose masks overlap its own (itself
 // included). Run once by startMPI.
 func (c *mpiComm) localThreads() (int, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return max(1, runtime.NumCPU()/max(1, c.size)), nil
+	set, ok := affinity()
+	if !ok {
+		set = make([]uint64, 16)
+		for i := range runtime.NumCPU() {
+			set[i/64%16] |= 1 << (i % 64)
+		}
 	}
 	host, _ := os.Hostname()
 	h := fnv.New64a()
 	h.Write([]byte(host))
-	const words = len(set) // uint64 words of the mask
-	const rec = 8 * (1 + words)
+	rec := 8 * (1 + len(set))
 	mine := make([]byte, rec)
 	binary.LittleEndian.PutUint64(mine, h.Sum64())
 	for i, w := range set {
-		binary.LittleEndian.PutUint64(mine[8*(1+i):], uint64(w))
+		binary.LittleEndian.PutUint64(mine[8*(1+i):], w)
 	}
 	all := make([]byte, rec*c.size)
 	var err error

@@ -453,8 +453,12 @@ func (w *worker) collectives() {
 	if _, err := Open(); err == nil {
 		w.failf("Open after Close succeeded")
 	}
+	if !recoversNilDeref() {
+		w.failf("a nil dereference was not recovered after the collectives")
+	}
 	if !w.failed {
-		fmt.Printf("rank %d of %d: all checks passed (%v)\n", rank, size, c)
+		fmt.Printf("rank %d of %d: all checks passed (%v; Go signal handlers put back after loading MPI: %v)\n", rank, size, c,
+			c.(*mpiComm).restoredSignals)
 	}
 }
 
