@@ -22,7 +22,8 @@ const (
 	FormatPreference Format = "preference"
 )
 
-// ParseFormat accepts "text", "chat" or "preference".
+// ParseFormat accepts "text", "chat" or "preference". (ParseTask has the same shape for
+// another enumeration; Go has no enum type to hang one parser on.)
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
 	case FormatText, FormatChat, FormatPreference:
