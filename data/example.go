@@ -25,7 +25,8 @@ const (
 	FormatTokens Format = "tokens"
 )
 
-// ParseFormat accepts "text", "chat", "preference" or "tokens".
+// ParseFormat accepts "text", "chat", "preference" or "tokens". (ParseTask has the same shape for
+// another enumeration; Go has no enum type to hang one parser on.)
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
 	case FormatText, FormatChat, FormatPreference, FormatTokens:

@@ -22,7 +22,8 @@ func gemvF32Rows4(y []float32, ldy int, w, x []float32, ldx, n, k int) bool {
 	return true
 }
 
-// gemvBF16Rows4 is gemvF32Rows4 on bfloat16 weights and (rounded) x.
+// gemvBF16Rows4 is gemvF32Rows4 on bfloat16 weights and (rounded) x (the same bounds checks
+// before another assembly kernel: the element types differ, so no generic can call both).
 func gemvBF16Rows4(y []float32, ldy int, w, x []uint16, ldx, n, k int) bool {
 	if !hasAVX512BF16 {
 		return false

@@ -34,16 +34,9 @@ func dataBatches(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "shuffle seed")
 	workers := fs.Int("workers", 0, "tokenizer goroutines (0: the pipeline default, min(2, cores))")
 	quiet := fs.Bool("quiet", false, "print only the summary")
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseFilesAndFlags(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(files) == 0 || *tokDir == "" {
 		return fmt.Errorf("%w: gwen data batches FILES… --tokenizer DIR [--task pretrain|sft|preference] [--rows B] [--seq-len T] [--batches N]", errUsage)

@@ -37,17 +37,9 @@ func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	format := fs.String("format", "text", "example kind: text, chat, preference or tokens")
 	column := fs.String("column", "", `text column (default "text"), messages column (default "messages") or token ids column (default "input_ids")`)
 	tokDir := fs.String("tokenizer", "", "stats: also count tokens with the tokenizer.json of this model folder")
-	// Files and flags may come in any order.
-	var files []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseFilesAndFlags(fs, rest)
+	if err != nil {
+		return err
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("%w: no Parquet files given", errUsage)
@@ -253,4 +245,20 @@ func percentile(v []int, p float64) int {
 		k = len(v) - 1
 	}
 	return v[k]
+}
+
+// parseFilesAndFlags parses args with fs, files and flags in any order (flag.Parse stops at
+// the first non-flag); it returns the files.
+func parseFilesAndFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return files, nil
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

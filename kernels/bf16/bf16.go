@@ -29,7 +29,8 @@ func Round(f float32) float32 { return ToF32(FromF32(f)) }
 // layout of VDPBF16PS.
 func Pair(x0, x1 float32) uint32 { return uint32(FromF32(x0)) | uint32(FromF32(x1))<<16 }
 
-// ToF32s widens bfloat16 bits in src to float32 in dst (len(dst) >= len(src)).
+// ToF32s widens bfloat16 bits in src to float32 in dst (len(dst) >= len(src)). (safetensors'
+// F16 widening has the same loop over another format.)
 func ToF32s(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	for i, h := range src {

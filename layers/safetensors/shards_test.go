@@ -125,3 +125,16 @@ func TestWriteShardsErrors(t *testing.T) {
 		t.Errorf("a failed WriteShards left %v", entries)
 	}
 }
+
+// The two split rules on one list, by hand: sizes a40 b20 c100 d24 e40 at a 64-byte limit.
+// Order kept: [a b] [c] [d e]. huggingface_hub (split_state_dict_into_shards_factory) appends
+// an oversized tensor as its own shard at once, before the shard being filled: [c] [a b] [d e].
+func TestSplitShardsRules(t *testing.T) {
+	sizes := []int64{40, 20, 100, 24, 40}
+	if got, want := splitShards(sizes, 64, true), [][]int{{0, 1}, {2}, {3, 4}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("order kept: %v, want %v", got, want)
+	}
+	if got, want := splitShards(sizes, 64, false), [][]int{{2}, {0, 1}, {3, 4}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("huggingface_hub order: %v, want %v", got, want)
+	}
+}

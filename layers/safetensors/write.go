@@ -292,22 +292,12 @@ func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShard
 	}
 
 	var shards [][]Tensor
-	var cur []Tensor
-	var curSize int64
-	for i, t := range tensors {
-		if sizes[i] > maxShardBytes {
-			shards = append(shards, []Tensor{t})
-			continue
+	for _, idx := range splitShards(sizes, maxShardBytes, false) {
+		shard := make([]Tensor, len(idx))
+		for j, i := range idx {
+			shard[j] = tensors[i]
 		}
-		if curSize+sizes[i] > maxShardBytes {
-			shards = append(shards, cur)
-			cur, curSize = nil, 0
-		}
-		cur = append(cur, t)
-		curSize += sizes[i]
-	}
-	if len(cur) > 0 {
-		shards = append(shards, cur)
+		shards = append(shards, shard)
 	}
 
 	keep := map[string]bool{IndexFileName: true}
@@ -331,6 +321,32 @@ func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShard
 		return err
 	}
 	return removeStale(dir, keep)
+}
+
+// splitShards groups tensors of the given byte sizes into shards, as indices: in order, each
+// shard filled until the next tensor would pass maxShardBytes. A tensor larger than that gets a
+// shard alone: where it comes when keepOrder, else before the shard being filled, as
+// huggingface_hub's split_state_dict_into_shards does.
+func splitShards(sizes []int64, maxShardBytes int64, keepOrder bool) [][]int {
+	var shards [][]int
+	var cur []int
+	var size int64
+	for i, n := range sizes {
+		if n > maxShardBytes && !keepOrder {
+			shards = append(shards, []int{i})
+			continue
+		}
+		if size+n > maxShardBytes && len(cur) > 0 {
+			shards = append(shards, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, i)
+		size += n
+	}
+	if len(cur) > 0 {
+		shards = append(shards, cur)
+	}
+	return shards
 }
 
 // withFormat is metadata with "format": "pt" added when it has no "format": transformers
@@ -391,26 +407,12 @@ func WriteShards(dir string, tensors []Tensor, metadata map[string]string, maxSh
 		sizes[i] = n
 		total += n
 	}
-	var shards [][]int // indices into tensors
-	if maxShardBytes <= 0 || total <= maxShardBytes {
-		shards = [][]int{make([]int, len(tensors))}
-		for i := range tensors {
-			shards[0][i] = i
-		}
-	} else {
-		var cur []int
-		var size int64
-		for i := range tensors {
-			if size+sizes[i] > maxShardBytes && len(cur) > 0 {
-				shards = append(shards, cur)
-				cur, size = nil, 0
-			}
-			cur = append(cur, i)
-			size += sizes[i]
-		}
-		if len(cur) > 0 {
-			shards = append(shards, cur)
-		}
+	shards := [][]int{make([]int, len(tensors))} // indices into tensors
+	for i := range tensors {
+		shards[0][i] = i
+	}
+	if maxShardBytes > 0 && total > maxShardBytes {
+		shards = splitShards(sizes, maxShardBytes, true)
 	}
 	largest := 0
 	for _, s := range shards {
