@@ -17,6 +17,7 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/data/tokenizer"
+	"github.com/gwen-ml/gwen/dist"
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/lora"
@@ -32,6 +33,9 @@ type Options struct {
 	Log    io.Writer // progress and messages (stderr)
 	// Terminal: Log is a terminal, so progress is a live bar instead of plain lines.
 	Terminal bool
+	// Comm is the data-parallel communicator (nil: one process). Rank 0 writes checkpoints and
+	// metrics; every rank trains its slice of each batch.
+	Comm dist.Comm
 }
 
 // testHook, when set by a test, is called after each step ("step") and in the middle of
@@ -75,16 +79,30 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
+	if opt.Comm == nil {
+		opt.Comm = dist.Single()
+	}
+	lead := opt.Comm.Rank() == 0
 	first := plan.Stages[0].Recipe
 	r := &run{plan: plan, opt: opt, out: first.OutDir, ckRoot: filepath.Join(first.OutDir, "checkpoints"),
 		recipe: plan.JSON(), lastSave: -1}
 	res.OutDir = r.out
 
 	// Setup: where to start.
-	if err := os.MkdirAll(r.ckRoot, 0o755); err != nil {
-		return res, err
+	for _, s := range plan.Stages {
+		if n := opt.Comm.Size(); s.Recipe.Train.BatchSize%n != 0 {
+			return res, fmt.Errorf("%s: train.batch_size %d does not split over %d ranks: make it a multiple of %d", plan.File, s.Recipe.Train.BatchSize, n, n)
+		}
 	}
-	if err := durable.CleanTemps(r.ckRoot); err != nil {
+	if lead {
+		if err := os.MkdirAll(r.ckRoot, 0o755); err != nil {
+			return res, err
+		}
+		if err := durable.CleanTemps(r.ckRoot); err != nil {
+			return res, err
+		}
+	}
+	if err := opt.Comm.Barrier(); err != nil {
 		return res, err
 	}
 	cks, err := checkpoints(r.ckRoot)
@@ -107,11 +125,15 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 	if resumeFrom != nil {
 		resumeStep = r.st.Step
 	}
-	if err := durable.WriteFile(filepath.Join(r.out, "recipe.json"), r.recipe, 0o644); err != nil {
-		return res, err
-	}
-	if r.sink, err = openSinks(plan, r.out, resumeStep, opt); err != nil {
-		return res, err
+	if lead {
+		if err := durable.WriteFile(filepath.Join(r.out, "recipe.json"), r.recipe, 0o644); err != nil {
+			return res, err
+		}
+		if r.sink, err = openSinks(plan, r.out, resumeStep, opt); err != nil {
+			return res, err
+		}
+	} else {
+		r.sink = metrics.Tee() // only rank 0 reports
 	}
 	exit := 0
 	defer func() {
@@ -158,6 +180,7 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint) error {
 	stage := r.plan.Stages[si]
 	rc := stage.Recipe
+	lead := r.opt.Comm.Rank() == 0
 	accum := rc.Train.GradAccum
 
 	// Model: the previous stage's weights (or the checkpoint's), with this stage's config.
@@ -219,7 +242,7 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	targets := make([][]int32, accum)
 	lastLog, lastTokens := time.Now(), r.st.Tokens
 	for r.st.StageStep < total {
-		if ctx.Err() != nil {
+		if r.stopRequested(ctx) {
 			return r.interrupted(m, rc)
 		}
 		// Read the whole accumulated batch first: the loss is normalised over all its counted
@@ -238,12 +261,15 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 		}
 		var ceSum, auxSum float64
 		var tokens int64
-		for a, b := range batches {
+		comm := r.opt.Comm
+		for a, full := range batches {
 			if r.adapters != nil {
 				r.adapters.Train(r.st.Step+1, a) // dropout masks keyed by (step, micro-batch)
 			}
+			b := shard(full, comm.Rank(), comm.Size())
+			tgt := shardTargets(targets[a], full, comm.Rank(), comm.Size())
 			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
-			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), targets[a], float64(count))
+			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), tgt, float64(count))
 			if len(out.RouterLogits) > 0 {
 				aux, v := moe.LoadBalancingLoss(tp, out.RouterLogits, m.Config.NumExperts, m.Config.NumExpertsPerTok)
 				loss = moe.AddScaled(tp, loss, aux, m.Config.RouterAuxLossCoef/float64(accum))
@@ -251,7 +277,17 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			}
 			tp.Backward(loss)
 			ceSum += sum
-			tokens += int64(b.B*b.T - b.Padding)
+			tokens += int64(full.B*full.T - full.Padding)
+		}
+		if comm.Size() > 1 {
+			if err := allReduceGrads(comm, params); err != nil {
+				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			sums := []float64{ceSum, auxSum}
+			if err := comm.AllReduceSumFloat64(sums); err != nil {
+				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			ceSum, auxSum = sums[0], sums[1]/float64(comm.Size())
 		}
 		loss := ceSum / float64(max(count, 1))
 		norm, coef := optim.ClipCoef(params, *rc.Optim.GradClip)
@@ -281,7 +317,7 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			}
 			lastLog, lastTokens = now, r.st.Tokens
 		}
-		if rc.Train.EvalEvery > 0 && (step%rc.Train.EvalEvery == 0 || r.st.StageDone) {
+		if lead && rc.Train.EvalEvery > 0 && (step%rc.Train.EvalEvery == 0 || r.st.StageDone) {
 			if err := r.eval(rc, stage.Name, tok); err != nil {
 				return err
 			}
@@ -295,6 +331,9 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 				return err
 			}
 		}
+	}
+	if !lead {
+		return nil
 	}
 	if r.adapters != nil {
 		r.adapters.Eval()
@@ -473,6 +512,10 @@ func (r *run) save(rc recipes.Recipe) error {
 	if r.lastSave == r.st.Step {
 		return nil
 	}
+	if r.opt.Comm.Rank() != 0 { // rank 0 writes; the others only note where it is
+		r.lastSave, r.lastDir = r.st.Step, filepath.Join(r.ckRoot, checkpointName(r.st.Step))
+		return nil
+	}
 	r.st.RNG = map[string]string{
 		"data_mixture": base64.StdEncoding.EncodeToString(r.st.Data.Mixture.RNG),
 		"init":         fmt.Sprintf("seed %d, drawn once before step 1", rc.Train.Seed),
@@ -541,4 +584,20 @@ func (r *run) setupAdapters(si int, rc recipes.Recipe, from *checkpoint) error {
 		}
 	}
 	return nil
+}
+
+// stopRequested reports whether the run should stop (Ctrl-C, SIGTERM): under data parallelism
+// the ranks agree first, so that all stop at the same step.
+func (r *run) stopRequested(ctx context.Context) bool {
+	stop := 0.0
+	if ctx.Err() != nil {
+		stop = 1
+	}
+	if c := r.opt.Comm; c.Size() > 1 {
+		buf := []float64{stop}
+		if err := c.AllReduceSumFloat64(buf); err == nil {
+			stop = buf[0]
+		}
+	}
+	return stop > 0
 }

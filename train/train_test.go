@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwen-ml/gwen/dist"
 	"github.com/gwen-ml/gwen/internal/testenv"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
@@ -35,11 +36,19 @@ func TestMain(m *testing.M) {
 			}
 		}
 		plan, err := recipes.Load(recipe, nil)
+		comm, cerr := dist.Open() // under mpirun: one rank of several
 		if err == nil {
-			_, err = Run(context.Background(), plan, Options{})
+			err = cerr
 		}
-		fmt.Fprintln(os.Stderr, "child finished:", err)
-		os.Exit(3)
+		if err == nil {
+			_, err = Run(context.Background(), plan, Options{Comm: comm, Resume: os.Getenv("GWEN_TRAIN_RESUME") != ""})
+			comm.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child failed:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

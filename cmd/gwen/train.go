@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/gwen-ml/gwen/dist"
 	"github.com/gwen-ml/gwen/recipes"
 	"github.com/gwen-ml/gwen/train"
 )
@@ -61,9 +63,25 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	comm, err := dist.Open() // one process unless launched by mpirun or srun
+	if err != nil {
+		return err
+	}
+	defer comm.Close()
+	if comm.Size() > 1 {
+		runtime.GOMAXPROCS(dist.Threads(comm)) // before the first GEMM: OpenBLAS and oneDNN follow it
+		if comm.Rank() != 0 {
+			stdout, stderr = io.Discard, io.Discard
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, plan, train.Options{Resume: *resume, Log: stderr, Terminal: isTerminal(stderr)})
+	res, err := train.Run(ctx, plan, train.Options{Resume: *resume, Log: stderr, Terminal: isTerminal(stderr), Comm: comm})
+	if err != nil && !errors.Is(err, train.ErrInterrupted) && comm.Size() > 1 {
+		// The other ranks may wait in a collective this one will never join: end the job.
+		fmt.Fprintf(os.Stderr, "gwen train (rank %d of %d): %v\n", comm.Rank(), comm.Size(), err)
+		dist.Abort(comm, 1)
+	}
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(stderr, "interrupted after step %d; checkpoint %s\ncontinue with: gwen train %s --resume\n", res.State.Step, res.Checkpoint, strings.Join(args, " "))
 		return errInterrupted
