@@ -9,7 +9,7 @@ import (
 // Pair is one preference pair as token ids: the prompt, and the chosen and rejected responses
 // that follow it. Scores are what the scoring function gave the two responses (online DPO).
 type Pair struct {
-	Prompt, Chosen, Rejected    []int32
+	Prompt, Chosen, Rejected   []int32
 	ChosenScore, RejectedScore float64
 }
 
