@@ -14,10 +14,22 @@
 // rewards are β·(π − ref) per response; the loss of a batch is the mean over its pairs.
 //
 // The reference is the same model with its LoRA adapters disabled (no second copy in memory),
-// or a frozen copy for full fine-tuning, run without a tape. The trainer calls
-// Objective.Step once per micro-batch. Online DPO: SamplePairs samples K completions per
-// prompt with package generate, scores them, and pairs the best with the worst; PairBatches
-// turns the pairs into the same preference batches that data's pipeline makes.
+// or a frozen copy for full fine-tuning, run without a tape.
+//
+// Training (data's preference batches: rows [0, P) chosen, [P, 2P) rejected):
+//
+//	obj := dpo.NewObjective(model, set, nil, recipe.DPO) // LoRA: reference = adapters off
+//	obj := dpo.NewObjective(model, nil, frozen, cfg)     // full fine-tuning: a frozen copy
+//	set.Train(step, micro)                                // as for SFT
+//	scalars, err := obj.Step(tape, batch, 1/gradAccum)    // forward, loss·scale, backward
+//	ref, _ := obj.Reference(batch)                        // or: cache the reference once,
+//	scalars, err = obj.StepWithReference(tape, batch, ref, 1/gradAccum)
+//
+// Online DPO, every M steps (set.Eval() first, seed derived from the round so a resumed run
+// regenerates the same pairs):
+//
+//	pairs, meanReward, err := dpo.SamplePairs(model, tok, prompts, k, temperature, maxNew, seed, score)
+//	batches, dropped, err := dpo.PairBatches(pairs, pairsPerBatch, seqLen, pad)
 //
 // It knows nothing of file formats (Parquet, safetensors, recipes) or of the training loop.
 package dpo
