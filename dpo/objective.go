@@ -64,8 +64,33 @@ func (o *Objective) Reference(b data.Batch) ([]float64, error) {
 		o.adapters.SetDisabled(true)
 		defer o.adapters.SetDisabled(was)
 	}
-	logits := ref.Forward(nil, input(b)).Logits
-	return SequenceLogProbs(nil, logits, b.IDs, b.Response, b.B, b.T, o.Config.LengthNormalize).Values, nil
+	return o.logProbsNoTape(ref, b), nil
+}
+
+// tapelessLogits bounds the logits one tape-less forward makes (floats): rows are run in
+// chunks, so a long batch over a large vocabulary (Qwen3: 151,936) never holds [B, T, V] at
+// once for the reference.
+var tapelessLogits = 1 << 26
+
+// logProbsNoTape runs m without a tape over the batch's rows, a chunk of rows at a time (rows
+// are independent), and returns each row's log-prob.
+func (o *Objective) logProbsNoTape(m *layers.Model, b data.Batch) []float64 {
+	per := max(1, tapelessLogits/max(1, b.T*m.Config.VocabSize))
+	out := make([]float64, 0, b.B)
+	for lo := 0; lo < b.B; lo += per {
+		hi := min(lo+per, b.B)
+		in := layers.Input{IDs: b.IDs[lo*b.T : hi*b.T], B: hi - lo, T: b.T}
+		if b.Pos != nil {
+			in.Pos = b.Pos[lo*b.T : hi*b.T]
+		}
+		if b.DocStart != nil {
+			in.DocStart = b.DocStart[lo*b.T : hi*b.T]
+		}
+		logits := m.Forward(nil, in).Logits
+		lp := SequenceLogProbs(nil, logits, in.IDs, b.Response[lo*b.T:hi*b.T], hi-lo, b.T, o.Config.LengthNormalize)
+		out = append(out, lp.Values...)
+	}
+	return out
 }
 
 // Step runs one preference micro-batch: the reference log-probs (no tape), the policy's on tp,
@@ -97,7 +122,10 @@ func (o *Objective) Evaluate(b data.Batch) ([]PairStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.step(nil, b, ref, 0)
+	values := o.logProbsNoTape(o.model, b)
+	policy := LogProbs{Tensor: autograd.New(make([]float32, len(values)), len(values)), Values: values}
+	_, stats := Loss(nil, policy, ref, o.Config)
+	return stats, nil
 }
 
 func (o *Objective) step(tp *autograd.Tape, b data.Batch, ref []float64, scale float64) ([]PairStats, error) {
