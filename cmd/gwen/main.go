@@ -23,6 +23,7 @@ var commands = []command{
 	{"bench", "measure training, forward or decode speed on bench_torch.py's models (JSON lines)", cmdBench},
 	{"init", "write a new model folder with random weights from a config.json (pretraining from scratch)", cmdInit},
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
+	{"dpo", "eval: DPO log-probs, rewards and loss of preference pairs under a policy and its reference (JSON)", cmdDPO},
 	{"export", "write a LoRA run's adapter as a PEFT folder (lora) or folded into its base model (merged)", cmdExport},
 	{"data", "print Parquet examples as JSON lines (cat), count rows and lengths (stats), or make math data (synth)", cmdData},
 	{"tokenize", "encode JSON lines {\"text\"} to {\"ids\"} with a model's tokenizer, or --decode them", cmdTokenize},
