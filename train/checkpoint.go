@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,10 @@ type State struct {
 	// Base is set for LoRA checkpoints, which hold adapters, not the model: the folder of the
 	// frozen base weights (the recipe's model.path, or an earlier stage's final checkpoint).
 	Base string `json:"base,omitempty"`
+	// Reference is the folder full fine-tuning DPO loads its frozen reference from on resume.
+	Reference string `json:"reference,omitempty"`
+	// Online is online DPO's round (its sampled pairs and how far it got), when the stage runs it.
+	Online *OnlineState `json:"online,omitempty"`
 	Done bool   `json:"done"` // the whole plan finished
 }
 
@@ -95,7 +100,7 @@ func checkpointName(step int) string { return "step-" + strconv.Itoa(step) }
 // A full-training checkpoint is a Hugging Face model folder; a LoRA checkpoint (adapters not
 // nil) is a PEFT adapter folder instead (adapter_model.safetensors, adapter_config.json naming
 // base), which `gwen export` and PEFT read as it is.
-func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, base string, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int) (string, error) {
+func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, base string, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int, reference string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
@@ -129,21 +134,21 @@ func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, 
 	if err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	return dir, prune(root, keep, base)
+	return dir, prune(root, keep, base, reference)
 }
 
 // prune removes the oldest complete checkpoints until keep remain, never the folder a LoRA
-// stage's base loads from (protect). A folder is first renamed
+// stage's base or a DPO stage's reference loads from (protect). A folder is first renamed
 // to a temporary name of package durable's pattern, so a kill during the removal never leaves
 // a half folder that looks complete, and durable.CleanTemps removes what is left of it.
-func prune(root string, keep int, protect string) error {
+func prune(root string, keep int, protect ...string) error {
 	all, err := checkpoints(root)
 	if err != nil {
 		return err
 	}
 	var cks []checkpoint
 	for _, c := range all {
-		if c.Dir != protect {
+		if !slices.Contains(protect, c.Dir) {
 			cks = append(cks, c)
 		}
 	}

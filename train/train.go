@@ -18,6 +18,7 @@ import (
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/data/tokenizer"
 	"github.com/gwen-ml/gwen/dist"
+	"github.com/gwen-ml/gwen/dpo"
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/lora"
@@ -220,17 +221,46 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	if err != nil {
 		return err
 	}
-	pipe, err := openPipeline(rc, rc.Data.Train, tok, rc.Train.Seed, *rc.Data.Shuffle)
-	if err != nil {
-		return err
+	var pipe *data.Pipeline // nil for online DPO, whose pairs the model samples
+	if len(rc.Data.Train) > 0 && (rc.DPO == nil || rc.DPO.Online == nil) {
+		if pipe, err = openPipeline(rc, rc.Data.Train, tok, rc.Train.Seed, *rc.Data.Shuffle); err != nil {
+			return err
+		}
+		defer pipe.Close()
 	}
-	defer pipe.Close()
-	if midStage {
+	if midStage && pipe != nil {
 		if err := pipe.Restore(r.st.Data); err != nil {
 			return fmt.Errorf("restoring the data position of %s: %w", from.Dir, err)
 		}
-	} else {
-		r.st.Stage, r.st.StageName, r.st.StageStep, r.st.StageDone = si, stage.Name, 0, false
+	}
+	if !midStage {
+		r.st.Stage, r.st.StageName, r.st.StageStep, r.st.StageDone, r.st.Online, r.st.Reference = si, stage.Name, 0, false, nil, ""
+	}
+	// DPO: the objective, and for online DPO the sampler of pairs.
+	var obj *dpo.Objective
+	var onl *online
+	if rc.DPO != nil {
+		if r.opt.Comm.Size() > 1 {
+			return fmt.Errorf("%s: DPO does not run data-parallel yet; run it as one process", r.plan.File)
+		}
+		if obj, err = r.newObjective(si, rc, midStage); err != nil {
+			return err
+		}
+		if rc.DPO.Online != nil {
+			var st *OnlineState
+			if midStage {
+				st = r.st.Online
+			}
+			if onl, err = newOnline(r, rc, tok, st); err != nil {
+				return err
+			}
+			r.st.Online = onl.st
+			if !midStage && lead {
+				if err := r.heldOut(onl, stage.Name); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	r.st.Seed, r.st.RecipeHash = rc.Train.Seed, r.plan.Hash
 
@@ -249,8 +279,16 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 		// targets, not averaged over micro-batch means.
 		count := 0
 		for a := range batches {
-			if batches[a], err = pipe.Next(); err != nil {
+			if onl != nil {
+				batches[a], err = onl.next(r.st.StageStep)
+			} else {
+				batches[a], err = pipe.Next()
+			}
+			if err != nil {
 				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			if obj != nil {
+				continue // DPO's loss is a mean over pairs, not over targets
 			}
 			targets[a] = layers.CausalTargets(batches[a].Labels, batches[a].B, batches[a].T)
 			for _, t := range targets[a] {
@@ -262,9 +300,29 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 		var ceSum, auxSum float64
 		var tokens int64
 		comm := r.opt.Comm
+		var dpoVals map[string]float64
+		var dpoPairs float64
 		for a, full := range batches {
 			if r.adapters != nil {
 				r.adapters.Train(r.st.Step+1, a) // dropout masks keyed by (step, micro-batch)
+			}
+			if obj != nil {
+				v, err := obj.Step(tp, full, 1/float64(accum))
+				if err != nil {
+					return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+				}
+				if dpoVals == nil {
+					dpoVals = map[string]float64{}
+				}
+				n := v["dpo/pairs"]
+				for k, x := range v {
+					if k != "dpo/pairs" {
+						dpoVals[k] += x * n
+					}
+				}
+				dpoPairs += n
+				tokens += int64(full.B*full.T - full.Padding)
+				continue
 			}
 			b := shard(full, comm.Rank(), comm.Size())
 			tgt := shardTargets(targets[a], full, comm.Rank(), comm.Size())
@@ -290,6 +348,14 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			ceSum, auxSum = sums[0], sums[1]/float64(comm.Size())
 		}
 		loss := ceSum / float64(max(count, 1))
+		if obj != nil { // pair-weighted means over the micro-batches
+			for k := range dpoVals {
+				dpoVals[k] /= max(dpoPairs, 1)
+			}
+			loss = dpoVals["loss"]
+			delete(dpoVals, "loss")
+			dpoVals["dpo/pairs"] = dpoPairs
+		}
 		norm, coef := optim.ClipCoef(params, *rc.Optim.GradClip)
 		step := r.st.Step + 1
 		if bad(loss) || bad(norm) {
@@ -309,8 +375,17 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			now := time.Now()
 			vals := map[string]float64{"loss": loss, "lr": float64(lr), "grad_norm": norm,
 				"tokens": float64(r.st.Tokens), "tokens_per_s": float64(r.st.Tokens-lastTokens) / now.Sub(lastLog).Seconds()}
-			if m.Config.NumExperts > 0 {
+			if m.Config.NumExperts > 0 && obj == nil {
 				vals["moe/aux_loss"] = auxSum / float64(accum)
+			}
+			for k, v := range dpoVals {
+				vals[k] = v
+			}
+			if onl != nil && onl.sampled != nil { // a round was sampled during this step
+				for k, v := range onl.sampled {
+					vals[k] = v
+				}
+				onl.sampled = nil
 			}
 			if err := r.sink.Write(metrics.Record{Step: step, Stage: stage.Name, Values: vals}); err != nil {
 				return err
@@ -322,7 +397,9 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 				return err
 			}
 		}
-		r.st.Data = pipe.State()
+		if pipe != nil {
+			r.st.Data = pipe.State()
+		}
 		if testHook != nil {
 			testHook("step", step)
 		}
@@ -337,6 +414,11 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	}
 	if r.adapters != nil {
 		r.adapters.Eval()
+	}
+	if onl != nil {
+		if err := r.heldOut(onl, stage.Name); err != nil {
+			return err
+		}
 	}
 	if rc.Eval.Passkey > 0 {
 		acc, err := passkey(m, tok, rc.Data.SeqLen, rc.Eval.Passkey, rc.Train.Seed)
@@ -457,8 +539,8 @@ func openPipeline(rc recipes.Recipe, sources []recipes.Source, tok *tokenizer.To
 		streams = append(streams, data.NewStream(src, shuffle, seed+uint64(i)))
 		weights = append(weights, s.Weight)
 	}
-	if task == data.TaskPreference {
-		return nil, fmt.Errorf("%s: preference data trains with DPO, which gwen train does not run yet", rc.Name)
+	if task == data.TaskPreference && rc.DPO == nil {
+		return nil, fmt.Errorf("%s: preference data trains with DPO: add a dpo section to the recipe", rc.Name)
 	}
 	mix, err := data.NewMixture(streams, weights, seed)
 	if err != nil {
@@ -521,7 +603,7 @@ func (r *run) save(rc recipes.Recipe) error {
 		"init":         fmt.Sprintf("seed %d, drawn once before step 1", rc.Train.Seed),
 	}
 	r.st.Base = r.base
-	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adapters, r.base, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints)
+	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adapters, r.base, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints, r.st.Reference)
 	if err != nil {
 		return err
 	}
@@ -600,4 +682,13 @@ func (r *run) stopRequested(ctx context.Context) bool {
 		}
 	}
 	return stop > 0
+}
+
+// heldOut records the mean rule reward of samples on online DPO's held-out prompts.
+func (r *run) heldOut(o *online, stage string) error {
+	vals, err := o.heldOutReward()
+	if err != nil || vals == nil {
+		return err
+	}
+	return r.sink.Write(metrics.Record{Step: r.st.Step, Stage: stage, Eval: true, Values: vals})
 }

@@ -465,3 +465,8 @@ func TestLoRAResumeIsBitExact(t *testing.T) {
 		t.Error("final adapters differ")
 	}
 }
+
+func readAll(t *testing.T, out string) ([]metrics.Record, error) {
+	t.Helper()
+	return metrics.ReadJSONL(filepath.Join(out, "metrics.jsonl"))
+}
