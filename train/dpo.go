@@ -3,8 +3,8 @@ package train
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"math/rand/v2"
+	"path/filepath"
 
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/data/tokenizer"
