@@ -2,8 +2,8 @@ package lora
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/gwen-ml/gwen/internal/durable"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,22 +166,10 @@ func (s *Set) LoadDir(dir string) error {
 	return nil
 }
 
-// writeFileAtomic writes a small file through a temporary name, a sync and a rename.
+// writeFileAtomic writes a small file safely (internal/durable), with lora's error prefix.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := durable.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("lora: %w", err)
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("lora: writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("lora: writing %s: %w", path, err)
 	}
 	return nil
 }

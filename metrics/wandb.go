@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gwen-ml/gwen/internal/durable"
 	"io"
 	"io/fs"
 	"math"
@@ -215,11 +216,7 @@ func readWandBState(path string) (*wandbState, error) {
 
 func (w *wandb) saveState() error {
 	b, _ := json.MarshalIndent(w.st, "", "  ")
-	tmp := w.statePath + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, w.statePath)
+	return durable.WriteFile(w.statePath, append(b, '\n'), 0o644)
 }
 
 // newRunID is 8 random lowercase alphanumerics, as W&B's clients choose them.

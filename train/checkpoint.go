@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/internal/durable"
@@ -138,9 +137,9 @@ func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, 
 }
 
 // prune removes the oldest complete checkpoints until keep remain, never the folder a LoRA
-// stage's base or a DPO stage's reference loads from (protect). A folder is first renamed
-// to a temporary name of package durable's pattern, so a kill during the removal never leaves
-// a half folder that looks complete, and durable.CleanTemps removes what is left of it.
+// stage's base or a DPO stage's reference loads from (protect). durable.RemoveDir renames a
+// folder aside before deleting it, so a kill during the removal never leaves a half folder
+// that looks complete.
 func prune(root string, keep int, protect ...string) error {
 	all, err := checkpoints(root)
 	if err != nil {
@@ -153,12 +152,7 @@ func prune(root string, keep int, protect ...string) error {
 		}
 	}
 	for len(cks) > keep {
-		old := cks[0].Dir
-		trash := filepath.Join(root, "."+filepath.Base(old)+".tmp-"+strconv.FormatInt(time.Now().UnixNano(), 10))
-		if err := os.Rename(old, trash); err != nil {
-			return err
-		}
-		if err := os.RemoveAll(trash); err != nil {
+		if err := durable.RemoveDir(cks[0].Dir); err != nil {
 			return err
 		}
 		cks = cks[1:]

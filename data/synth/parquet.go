@@ -2,8 +2,8 @@ package synth
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/gwen-ml/gwen/internal/durable"
+	"io"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -62,44 +62,21 @@ const rowGroupRows = 4096
 
 // WriteParquet writes rows to path as Parquet (Snappy, strings as STRING, messages as a
 // 3-level LIST<STRUCT<role, content>>). The file is written beside path under a temporary name,
-// synced and renamed, so path is either the old file or the whole new one.
-func WriteParquet(path string, rows []Row, cols Columns) (err error) {
-	// TODO(lead): use internal/durable's writer once it is merged; this is its temp+sync+rename.
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+// synced and renamed (internal/durable), so path is either the old file or the whole new one.
+func WriteParquet(path string, rows []Row, cols Columns) error {
+	err := durable.Write(path, 0o644, func(w io.Writer) error {
+		switch cols {
+		case AllColumns:
+			return write(w, rows, func(r Row) pqAll { return pqAll{r.Prompt, r.Answer, pqMessages(r), r.Text} })
+		case ChatColumns:
+			return write(w, rows, func(r Row) pqChat { return pqChat{r.Prompt, r.Answer, pqMessages(r)} })
+		case TextColumns:
+			return write(w, rows, func(r Row) pqText { return pqText{r.Prompt, r.Answer, r.Text} })
 		}
-	}()
-	switch cols {
-	case AllColumns:
-		err = write(tmp, rows, func(r Row) pqAll { return pqAll{r.Prompt, r.Answer, pqMessages(r), r.Text} })
-	case ChatColumns:
-		err = write(tmp, rows, func(r Row) pqChat { return pqChat{r.Prompt, r.Answer, pqMessages(r)} })
-	case TextColumns:
-		err = write(tmp, rows, func(r Row) pqText { return pqText{r.Prompt, r.Answer, r.Text} })
-	default:
-		err = fmt.Errorf("unknown columns %d", cols)
-	}
+		return fmt.Errorf("unknown columns %d", cols)
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-		d.Sync() // best effort: make the rename itself durable
-		d.Close()
 	}
 	return nil
 }
@@ -112,7 +89,7 @@ func pqMessages(r Row) []pqMessage {
 	return out
 }
 
-func write[T any](f *os.File, rows []Row, conv func(Row) T) error {
+func write[T any](f io.Writer, rows []Row, conv func(Row) T) error {
 	w := parquet.NewGenericWriter[T](f, parquet.Compression(&parquet.Snappy))
 	buf := make([]T, 0, min(len(rows), rowGroupRows))
 	for start := 0; start < len(rows); start += rowGroupRows {
