@@ -89,8 +89,15 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %s (step %d, %d tokens)\n  metrics:    %s/metrics.jsonl\n  checkpoint: %s\nnext:\n  gwen generate --model %s \"Solve (x+2)^2 = 0\"\n  gwen plot %s\n",
-		res.OutDir, res.State.Step, res.State.Tokens, res.OutDir, res.Checkpoint, res.Checkpoint, res.OutDir)
+	fmt.Fprintf(stdout, "done: %s (step %d, %d tokens)\n  metrics:    %s/metrics.jsonl\n  checkpoint: %s\nnext:\n",
+		res.OutDir, res.State.Step, res.State.Tokens, res.OutDir, res.Checkpoint)
+	if base := res.State.Base; base != "" { // a LoRA run: the checkpoint is a PEFT adapter
+		fmt.Fprintf(stdout, "  gwen generate --model %s --adapter %s --think \"Solve (x+2)^2 = 0\"\n  gwen export merged %s --out %s/merged\n  gwen export lora %s --out %s/adapter\n",
+			base, res.Checkpoint, res.OutDir, res.OutDir, res.OutDir, res.OutDir)
+	} else {
+		fmt.Fprintf(stdout, "  gwen generate --model %s --think \"Solve (x+2)^2 = 0\"\n", res.Checkpoint)
+	}
+	fmt.Fprintf(stdout, "  gwen plot %s\n", res.OutDir)
 	return nil
 }
 
