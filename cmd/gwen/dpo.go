@@ -63,7 +63,7 @@ func cmdDPO(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	seqLen := fs.Int("seq-len", 4096, "Parquet pairs: longest prompt+response in tokens; longer pairs are dropped unless --truncate")
 	truncate := fs.Bool("truncate", false, "Parquet pairs: cut over-long pairs to --seq-len instead of dropping them")
 	perBatch := fs.Int("batch", 4, "pairs per forward")
-	pos, err := parseInterleaved(fs, args[1:])
+	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

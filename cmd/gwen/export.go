@@ -29,7 +29,7 @@ func cmdExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		dtype = fs.String("dtype", "", "bf16 or f32 (default: the base model's dtype on disk)")
 		model = fs.String("model", "", "base model folder (default: the adapter's base_model_name_or_path)")
 	}
-	pos, err := parseInterleaved(fs, args[1:])
+	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -63,18 +63,3 @@ func cmdExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// parseInterleaved parses flags that may come before or after the positional arguments
-// (gwen export lora SRC --out DIR) and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}

@@ -30,19 +30,12 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: gwen train RECIPE.yaml [--resume] [key.path=value ...]\n\noverrides are typed as in the file, e.g. out_dir=/tmp/x train.max_steps=100 optim.lr=1e-4\n(a stage's own keys: stages.NAME.train.max_steps=10)\n\nflags:")
 		fs.PrintDefaults()
 	}
-	var positional []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	var file string
 	var overrides []string
