@@ -377,6 +377,10 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 				"tokens": float64(r.st.Tokens), "tokens_per_s": float64(r.st.Tokens-lastTokens) / now.Sub(lastLog).Seconds()}
 			if m.Config.NumExperts > 0 && obj == nil {
 				vals["moe/aux_loss"] = auxSum / float64(accum)
+				for layer, st := range moe.ModelStats(m) { // the routing of the step's last micro-batch
+					pre := fmt.Sprintf("moe/layer%d/", layer)
+					vals[pre+"max_load"], vals[pre+"min_load"], vals[pre+"aux_loss"] = float64(st.MaxLoad), float64(st.MinLoad), st.AuxLoss
+				}
 			}
 			for k, v := range dpoVals {
 				vals[k] = v

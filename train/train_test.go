@@ -470,3 +470,25 @@ func readAll(t *testing.T, out string) ([]metrics.Record, error) {
 	t.Helper()
 	return metrics.ReadJSONL(filepath.Join(out, "metrics.jsonl"))
 }
+
+// A mixture-of-experts model trains through the same loop: the load-balancing loss joins the
+// loss, and each sparse layer's load goes to the metrics.
+func TestMoETrainsWithRouterStats(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moe.json")
+	src, _ := os.ReadFile(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
+	src = bytes.Replace(src, []byte(`"model_type": "qwen3"`), []byte(`"model_type": "qwen3_moe", "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "norm_topk_prob": true, "decoder_sparse_step": 1, "mlp_only_layers": [], "router_aux_loss_coef": 0.01, "output_router_logits": true`), 1)
+	os.WriteFile(cfg, src, 0o644)
+	out := filepath.Join(dir, "out")
+	p := recipe(t, out, "")
+	r, _ := os.ReadFile(p)
+	os.WriteFile(p, bytes.Replace(r, []byte(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte(cfg), 1), 0o644)
+	if _, err := runRecipe(t, p, false, "train.max_steps=3", "train.checkpoint_every=0"); err != nil {
+		t.Fatal(err)
+	}
+	m := readMetrics(t, out)
+	v := m[3].Values
+	if v["moe/aux_loss"] <= 0 || v["moe/layer0/max_load"] < v["moe/layer0/min_load"] || v["moe/layer1/max_load"]+v["moe/layer1/min_load"] <= 0 {
+		t.Errorf("MoE metrics: %v", v)
+	}
+}
