@@ -104,6 +104,24 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // both ranks at the hook
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	cmd.Wait()
+	// The same checkpoint (taken by 2 ranks) resumes in one process: the global batch and the
+	// data position do not depend on the rank count.
+	single := filepath.Join(dir, "single")
+	if err := exec.Command("cp", "-a", killed, single).Run(); err != nil {
+		t.Fatal(err)
+	}
+	ps := filepath.Join(dir, "single.yaml")
+	os.WriteFile(ps, bytes.Replace(src, []byte("out_dir: "+two), []byte("out_dir: "+single), 1), 0o644)
+	if _, err := runRecipe(t, ps, true); err != nil {
+		t.Fatal(err)
+	}
+	ms := readMetrics(t, single)
+	for s := 4; s <= 6; s++ {
+		if a, b := m1[s].Values["loss"], ms[s].Values["loss"]; math.Abs(a-b) > 1e-6*math.Abs(a) {
+			t.Errorf("step %d after resuming 2 ranks' checkpoint in one process: loss %v, one process throughout %v", s, b, a)
+		}
+	}
+
 	runMPI(t, pk, "GWEN_TRAIN_RESUME=1")
 	sameRun(t, two, killed)
 }
