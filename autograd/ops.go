@@ -21,6 +21,18 @@ func result(tp *Tape, shape []int, inputs ...*Tensor) (*Tensor, bool) {
 
 func addInto(dst, src []float32) { kernels.Add(dst, dst, src) }
 
+// gradOrScratch is t's gradient buffer, or, when t needs no gradient (a frozen weight under
+// LoRA), zeroed scratch of this step for a kernel that computes both gradients at once: a
+// frozen parameter never gains a gradient.
+func gradOrScratch(tp *Tape, t *Tensor) []float32 {
+	if t.RequiresGrad {
+		return t.GradBuf()
+	}
+	buf := tp.Alloc(len(t.Data))
+	clear(buf)
+	return buf
+}
+
 // Add: out = a + b (same shape), the residual connection.
 func Add(tp *Tape, a, b *Tensor) *Tensor {
 	if len(a.Data) != len(b.Data) {
@@ -78,7 +90,7 @@ func RMSNorm(tp *Tape, x, w *Tensor, eps float32) *Tensor {
 			if g == nil {
 				return
 			}
-			kernels.RMSNormBackward(x.GradBuf(), w.GradBuf(), g, x.Data, w.Data, rstd, n, d)
+			kernels.RMSNormBackward(gradOrScratch(tp, x), gradOrScratch(tp, w), g, x.Data, w.Data, rstd, n, d)
 		})
 	}
 	return out
@@ -184,7 +196,7 @@ func NormRoPE(tp *Tape, x, w *Tensor, eps float32, pos []int32, cos, sin []float
 			if g == nil {
 				return
 			}
-			kernels.NormRoPEBackward(x.GradBuf(), w.GradBuf(), g, x.Data, w.Data, rstd, pos, cos, sin, n, heads, hd)
+			kernels.NormRoPEBackward(gradOrScratch(tp, x), gradOrScratch(tp, w), g, x.Data, w.Data, rstd, pos, cos, sin, n, heads, hd)
 		})
 	}
 	return out

@@ -427,3 +427,38 @@ func TestZeroGradIsLazyButExact(t *testing.T) {
 		}
 	}
 }
+
+// A frozen norm weight (RequiresGrad false, as LoRA leaves the base) gains no gradient, and the
+// input's gradient is the same as with a trainable weight.
+func TestFrozenNormWeightGetsNoGradient(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n, heads, hd = 3, 2, 4
+	xd, wd := randVec(r, n*heads*hd, 1), randVec(r, hd, 1)
+	pos := []int32{0, 1, 2}
+	cos, sin := make([]float32, 3*hd), make([]float32, 3*hd)
+	kernels.RoPETables(cos, sin, []float32{1, 0.1}, 1, 3, hd)
+	for _, op := range []string{"RMSNorm", "NormRoPE"} {
+		var dx [2][]float32
+		for i, frozen := range []bool{false, true} {
+			x, w := Param("x", append([]float32(nil), xd...), n*heads, hd), Param("w", append([]float32(nil), wd...), hd)
+			w.RequiresGrad = !frozen
+			tp := NewTape()
+			var out *Tensor
+			if op == "RMSNorm" {
+				out = RMSNorm(tp, x, w, 1e-6)
+			} else {
+				out = NormRoPE(tp, x.Reshape(n, heads*hd), w, 1e-6, pos, cos, sin, heads, hd)
+			}
+			tp.BackwardFrom(out, randVec(rand.New(rand.NewPCG(5, 6)), len(out.Data), 1))
+			dx[i] = append([]float32(nil), x.Grad()...)
+			if frozen && w.Grad() != nil {
+				t.Errorf("%s: the frozen weight gained a gradient", op)
+			}
+		}
+		for j := range dx[0] {
+			if dx[0][j] != dx[1][j] {
+				t.Fatalf("%s: dx[%d] = %v with a frozen weight, %v with a trainable one", op, j, dx[1][j], dx[0][j])
+			}
+		}
+	}
+}

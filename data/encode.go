@@ -32,7 +32,10 @@ func ParseTask(s string) (Task, error) {
 // Encoder turns examples into sequences for one task. It is safe for concurrent use.
 //
 // Pretraining: Encode(text) followed by EOS; every label is the token itself. A text that
-// tokenizes to nothing is dropped.
+// tokenizes to nothing is dropped. Pre-tokenized examples (format tokens, Example.IDs) are
+// taken as they are and followed by EOS unless their last id already is EOS, so that documents
+// are separated by exactly one EOS either way; an id outside the tokenizer's vocabulary is an
+// error naming the file and row. They train only as pretraining.
 //
 // SFT: chat.Encode of the messages (no generation prompt, enable_thinking not passed); labels
 // are Ignore except on each assistant turn's reply, from the token after
@@ -80,6 +83,12 @@ const (
 func (e *Encoder) Encode(ex Example) (Encoded, error) {
 	var out Encoded
 	var err error
+	if ex.IDs != nil {
+		if e.Task != TaskPretrain {
+			return Encoded{}, fmt.Errorf("%s: row %d: pre-tokenized ids (format tokens) train only with task pretrain, not %s", ex.File, ex.Row, e.Task)
+		}
+		return e.tokens(ex)
+	}
 	switch e.Task {
 	case TaskPretrain:
 		ids := e.Tok.Encode(ex.Text)
@@ -122,6 +131,26 @@ func (e *Encoder) Encode(ex Example) (Encoded, error) {
 		return Encoded{Drop: out.Drop}, nil
 	}
 	return out, nil
+}
+
+// tokens is a pre-tokenized pretraining example: its ids, then EOS unless they end with it.
+func (e *Encoder) tokens(ex Example) (Encoded, error) {
+	if len(ex.IDs) == 0 {
+		return Encoded{Drop: DropEmpty}, nil
+	}
+	if e.Tok != nil {
+		v := e.Tok.VocabSize()
+		for k, id := range ex.IDs {
+			if id < 0 || int(id) >= v {
+				return Encoded{}, fmt.Errorf("%s: row %d: token id %d at list position %d is outside the tokenizer's vocabulary (%d ids)", ex.File, ex.Row, id, k, v)
+			}
+		}
+	}
+	ids := ex.IDs[:len(ex.IDs):len(ex.IDs)] // append copies: the example's slice is not ours
+	if ids[len(ids)-1] != e.EOS {
+		ids = append(ids, e.EOS)
+	}
+	return Encoded{Seq: Sequence{IDs: ids, Labels: ids}}, nil
 }
 
 // chat encodes msgs with the template and labels the assistant turns from message index from.

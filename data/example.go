@@ -1,6 +1,6 @@
 // Package data owns the path from Parquet files to training batches: sources (one file, a glob
-// or a folder), the text/chat/preference example kinds, resumable positions and mixtures, and
-// tokenizing, label masks and packing into batches on a bounded worker pool.
+// or a folder), the text/chat/preference/tokens example kinds, resumable positions and
+// mixtures, and tokenizing, label masks and packing into batches on a bounded worker pool.
 package data
 
 import (
@@ -20,22 +20,26 @@ const (
 	// FormatPreference reads "prompt", "chosen", "rejected" as strings, or "chosen" and
 	// "rejected" as message lists (the UltraFeedback layout; no prompt column needed then).
 	FormatPreference Format = "preference"
+	// FormatTokens reads one pre-tokenized LIST<INT32> or LIST<INT64> column (default
+	// "input_ids") into Example.IDs. It trains as pretraining text does (see Encoder).
+	FormatTokens Format = "tokens"
 )
 
-// ParseFormat accepts "text", "chat" or "preference".
+// ParseFormat accepts "text", "chat", "preference" or "tokens". (ParseTask has the same shape for
+// another enumeration; Go has no enum type to hang one parser on.)
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case FormatText, FormatChat, FormatPreference:
+	case FormatText, FormatChat, FormatPreference, FormatTokens:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want text, chat or preference)", s)
+	return "", fmt.Errorf("unknown format %q (want text, chat, preference or tokens)", s)
 }
 
 // Spec says what to read from each file.
 type Spec struct {
 	Format Format
-	// Column is the text column (default "text") or the messages column (default "messages");
-	// unused for preference data.
+	// Column is the text column (default "text"), the messages column (default "messages") or
+	// the token ids column (default "input_ids"); unused for preference data.
 	Column string
 }
 
@@ -43,8 +47,11 @@ func (s Spec) column() string {
 	if s.Column != "" {
 		return s.Column
 	}
-	if s.Format == FormatChat {
+	switch s.Format {
+	case FormatChat:
 		return "messages"
+	case FormatTokens:
+		return "input_ids"
 	}
 	return "text"
 }
@@ -59,6 +66,7 @@ type Message struct {
 
 // Example is one row of a source. Which fields are set depends on the source's Format:
 //   - text: Text;
+//   - tokens: IDs (never empty; every id in [0, 2³¹));
 //   - chat: Messages (never empty);
 //   - preference from strings: Prompt, Chosen, Rejected;
 //   - preference from message lists: ChosenMessages and RejectedMessages as stored, and
@@ -67,6 +75,8 @@ type Message struct {
 //     of those turns and of the remaining turns, joined by "\n\n".
 type Example struct {
 	Text string
+
+	IDs []int32
 
 	Messages []Message
 

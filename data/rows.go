@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"io"
+	"math"
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
@@ -15,7 +16,7 @@ const (
 	rowOK          rowStatus = iota
 	rowNull                  // a NULL value in a column the example needs (text, prompt, a whole list)
 	rowNullMessage           // a NULL list element, or a NULL role or content inside one
-	rowEmpty                 // an empty message list
+	rowEmpty                 // an empty message (or token id) list
 	rowUnpaired              // preference lists that share no prompt or leave one side without a reply
 )
 
@@ -25,7 +26,7 @@ type Counts struct {
 	Examples     int64 `json:"examples"`
 	NullRows     int64 `json:"null_rows"`     // NULL text / prompt / chosen / rejected / list
 	NullMessages int64 `json:"null_messages"` // a NULL list element, role or content: the whole example dropped
-	EmptyLists   int64 `json:"empty_lists"`   // a conversation with no message
+	EmptyLists   int64 `json:"empty_lists"`   // a conversation with no message, or no token ids
 	Unpaired     int64 `json:"unpaired"`      // chosen/rejected lists with no shared prompt or no reply
 }
 
@@ -66,6 +67,7 @@ type layout struct {
 	msgs             listSpec // chat
 	chosenL, rejL    listSpec // list preference
 	lists            bool     // preference given as message lists
+	ids              idsSpec  // tokens
 }
 
 // resolve checks a file's schema against spec and names the file and column on a mismatch.
@@ -77,6 +79,8 @@ func resolve(file string, root *parquet.Column, spec Spec) (layout, error) {
 		l.text, err = resolveString(file, root, spec.column())
 	case FormatChat:
 		l.msgs, err = resolveMessages(file, root, spec.column())
+	case FormatTokens:
+		l.ids, err = resolveIDs(file, root, spec.column())
 	case FormatPreference:
 		c := root.Column("chosen")
 		if c != nil && !c.Leaf() {
@@ -111,6 +115,7 @@ type groupReader struct {
 	file                   string
 	text, chosen, rejected *cursor
 	msgs, chosenL, rejL    *listCursors
+	ids                    *cursor
 	all                    []*cursor
 }
 
@@ -133,6 +138,9 @@ func newGroupReader(file string, rg parquet.RowGroup, l layout) *groupReader {
 		g.text = leaf(l.text, 0)
 	case FormatChat:
 		g.msgs = list(l.msgs)
+	case FormatTokens:
+		g.ids = newIntCursor(chunks[l.ids.leaf.index], l.ids.leaf.maxDef, l.ids.maxRep, l.ids.kind)
+		g.all = append(g.all, g.ids)
 	case FormatPreference:
 		if l.lists {
 			g.chosenL, g.rejL = list(l.chosenL), list(l.rejL)
@@ -165,6 +173,15 @@ func str(c *cursor, keep bool) (string, bool, error) {
 func (g *groupReader) read(ex *Example) (rowStatus, error) {
 	keep := ex != nil
 	switch {
+	case g.ids != nil: // tokens
+		ids, status, err := readIDs(g.ids, g.l.ids, keep)
+		if err != nil {
+			return 0, g.err(err, g.l.ids.leaf)
+		}
+		if keep && status == rowOK {
+			ex.IDs = ids
+		}
+		return status, nil
 	case g.text != nil && g.chosen == nil: // text
 		s, ok, err := str(g.text, keep)
 		if err != nil {
@@ -294,6 +311,51 @@ func (lc *listCursors) read(keep bool) ([]Message, rowStatus, error) {
 		}
 	}
 	return msgs, status, nil
+}
+
+// readIDs consumes one row of a token id list: NULL row, empty list and NULL element are
+// told apart by the definition levels as for message lists. An id outside [0, 2³¹) is an error
+// naming its position in the list.
+func readIDs(c *cursor, s idsSpec, keep bool) ([]int32, rowStatus, error) {
+	var ids []int32
+	status := rowOK
+	for k := 0; ; k++ {
+		if k > 0 {
+			rep, err := c.peekRep()
+			if err == io.EOF || (err == nil && rep == 0) {
+				break
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		def, v, err := c.nextInt()
+		if err != nil {
+			return nil, 0, err
+		}
+		if k == 0 {
+			if def < s.defTop {
+				status = rowNull
+				continue
+			}
+			if def < s.defRep {
+				status = rowEmpty
+				continue
+			}
+		}
+		if def < s.defElem {
+			status = rowNullMessage
+			continue
+		}
+		if !keep || status != rowOK {
+			continue
+		}
+		if v < 0 || v > math.MaxInt32 {
+			return nil, 0, fmt.Errorf("token id %d at list position %d is not in [0, 2^31)", v, k)
+		}
+		ids = append(ids, int32(v))
+	}
+	return ids, status, nil
 }
 
 // runeLen is the length of s in characters (code points).

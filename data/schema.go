@@ -28,6 +28,7 @@ func (e *SchemaError) Error() string {
 const (
 	wantString   = "BYTE_ARRAY (STRING)"
 	wantMessages = "LIST<STRUCT<role STRING, content STRING>>"
+	wantIDs      = "LIST<INT32> or LIST<INT64>"
 )
 
 // leafSpec is a string leaf column and the definition level at which its value is present.
@@ -186,6 +187,62 @@ func resolveMessages(file string, root *parquet.Column, name string) (listSpec, 
 		return bad()
 	}
 	s.reason, _ = field("reasoning_content")
+	return s, nil
+}
+
+// idsSpec is a list of integers: the definition levels that tell a NULL row, an empty list and
+// a NULL element apart (as in listSpec), and the INT32 or INT64 leaf.
+type idsSpec struct {
+	defTop, defRep, defElem int
+	leaf                    leafSpec
+	maxRep                  int
+	kind                    parquet.Kind
+}
+
+// resolveIDs finds a top-level list of INT32 or INT64 in any of the layouts writers use: a
+// 3-level LIST (<name> → repeated group → element), a 2-level LIST (<name> → repeated leaf),
+// or a bare repeated leaf.
+func resolveIDs(file string, root *parquet.Column, name string) (idsSpec, error) {
+	top := root.Column(name)
+	if top == nil {
+		return idsSpec{}, &SchemaError{File: file, Column: name, Want: wantIDs, Available: topNames(root)}
+	}
+	var s idsSpec
+	elem := top
+	switch {
+	case top.Leaf() && top.Repeated(): // bare repeated leaf
+		s.defRep, s.defElem = 1, 1
+	case !top.Leaf() && len(top.Columns()) == 1 && top.Columns()[0].Repeated():
+		rep := top.Columns()[0]
+		s.defTop = nonRequired(top)
+		s.defRep = s.defTop + 1
+		s.defElem = s.defRep
+		elem = rep
+		if !rep.Leaf() {
+			if kids := rep.Columns(); len(kids) == 1 && kids[0].Leaf() {
+				elem = kids[0]
+				s.defElem = s.defRep + nonRequired(elem)
+			} else {
+				elem = nil
+			}
+		}
+	default:
+		elem = nil
+	}
+	if elem == nil || !elem.Leaf() {
+		return idsSpec{}, &SchemaError{File: file, Column: name, Found: describe(top), Want: wantIDs}
+	}
+	switch k := elem.Type().Kind(); k {
+	case parquet.Int32, parquet.Int64:
+		s.kind = k
+	default:
+		return idsSpec{}, &SchemaError{File: file, Column: name, Found: describe(top), Want: wantIDs}
+	}
+	s.leaf = leafSpec{index: elem.Index(), maxDef: elem.MaxDefinitionLevel(), name: strings.Join(elem.Path(), ".")}
+	s.maxRep = elem.MaxRepetitionLevel()
+	if s.maxRep != 1 || s.leaf.maxDef != s.defElem {
+		return idsSpec{}, &SchemaError{File: file, Column: name, Found: describe(top), Want: wantIDs}
+	}
 	return s, nil
 }
 

@@ -35,7 +35,9 @@ func argmax(row []float32) int32 {
 }
 
 // BenchmarkDecodeSmall is bench_torch.py's decode: batch 1, a 128-token prompt prefilled in
-// one forward, then 128 greedy tokens one forward each with the KV cache.
+// one forward, then 128 greedy tokens one forward each with the KV cache. (gwen bench --mode
+// decode times the same loop for the side-by-side table; this one serves go test -bench and
+// pprof without the binary.)
 func BenchmarkDecodeSmall(b *testing.B) {
 	m, err := layers.New(smallConfig(8))
 	if err != nil {

@@ -260,7 +260,8 @@ func attnBackwardGroup(w *attnScratch, d *attnDims, dq, dk, dv, do, q, k, v, o, 
 				packRowsT(w.qt, attnBQ, q, qoff, rs, mq, hd, d.bf16)
 				packRows(w.dop, hd, do, qoff, rs, mq, hd, d.bf16)
 				packRowsT(w.dot, attnBQ, do, qoff, rs, mq, hd, d.bf16)
-				// P (fp32) into s, its rounded transpose into pt.
+				// P (fp32) into s, its rounded transpose into pt: the forward's score block
+				// recomputed, as flash attention's backward does (the lines repeat the forward's).
 				attnNT(w.s, attnBK, w.qp, hd, w.kp, hd, mq, nb, hd, false, triCols, i0-j0)
 				for r := 0; r < mq; r++ {
 					i := i0 + r

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/gwen-ml/gwen/kernels/internal/native"
 )
 
 func skipWithoutMatmul(t *testing.T) {
@@ -80,21 +82,15 @@ func TestMatmulCacheFull(t *testing.T) {
 	rc, ca16, cb16 := bf16Case(cached)
 	cached.runBF16(matmulOnly, ca16, cb16)
 
-	dnnlMatmul.mu.Lock()
-	saved := dnnlMatmulCacheCap
-	dnnlMatmulCacheCap = len(dnnlMatmul.entries)
-	dnnlMatmul.mu.Unlock()
-	defer func() {
-		dnnlMatmul.mu.Lock()
-		dnnlMatmulCacheCap = saved
-		dnnlMatmul.mu.Unlock()
-	}()
+	full := native.MatmulCacheLen()
+	saved := native.SetMatmulCacheCap(full)
+	defer native.SetMatmulCacheCap(saved)
 
 	g := newGemmCase(rng, true, false, 13, 17, 1001, -1, 0.5) // k = 1001: a shape no other test uses
 	r, a16, b16 := bf16Case(g)
 	c := append([]float32(nil), g.c0...)
 	if gemmBF16Matmul(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a16, g.lda, b16, g.ldb, g.beta, c, g.ldc) {
-		t.Fatalf("a new shape got a primitive with the cache full (cap %d)", dnnlMatmulCacheCap)
+		t.Fatalf("a new shape got a primitive with the cache full (cap %d)", full)
 	}
 	gemmCompare(t, "GemmBF16 (cache full)", r, g.runBF16(GemmBF16, a16, b16), r.run(SgemmRef), 1e-5)
 	gemmCompare(t, "matmul (cached shape, cache full)", rc, cached.runBF16(matmulOnly, ca16, cb16), rc.run(SgemmRef), 1e-5)

@@ -19,4 +19,10 @@
 //     enough that OpenBLAS runs them on the calling thread.
 //   - Libraries are loaded at run time with purego (no cgo): GWEN_BLAS and GWEN_DNNL choose or
 //     disable them; BLASBackend and BF16Backend say what runs.
+//
+// Rooms: this package holds every kernel and the exported API. The native-library bindings
+// live in kernels/internal/native and are reached only through backend.go (the seam a CUDA
+// backend would stand beside); the generated AVX-512 assembly lives in kernels/internal/asm
+// (dev/gen-*.py); the bfloat16 conversions live in kernels/bf16, which file formats use
+// without the compute.
 package kernels

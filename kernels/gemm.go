@@ -28,7 +28,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	if blasLoaded() && fitsInt32(m, n, k, lda, ldb, ldc) {
-		if m == 1 && blas.sgemv != 0 { // one row (a decoding step): sgemm_ would pack for nothing
+		if m == 1 && hasSgemv() { // one row (a decoding step): sgemm_ would pack for nothing
 			sgemvBLAS(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
 			return
 		}

@@ -64,7 +64,8 @@ var bf16Bits = freelist.List[[]uint16]{}
 
 // sgemmBF16DNNL is SgemmBF16 on oneDNN, on validated, non-trivial shapes: A and B (the stored
 // ra×ca and rb×cb matrices) are rounded to bfloat16 bits in scratch, packed, then multiplied
-// by gemm (gemmBF16OneDNN, or one route of it in tests).
+// by gemm (gemmBF16OneDNN, or one route of it in tests). Its steps are gemmBF16Widen's and
+// SgemmBF16's OpenBLAS route with another scratch type and conversion each.
 func sgemmBF16DNNL(gemm func(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int,
 	b []uint16, ldb int, beta float32, c []float32, ldc int), transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {

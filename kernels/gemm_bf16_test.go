@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gwen-ml/gwen/kernels/internal/native"
 )
 
 // bf16Case returns g with A and B rounded to bfloat16 (the inputs the mixed-precision rule
@@ -52,7 +54,7 @@ type bf16Variant struct {
 }
 
 // matmulLoaded reports whether the oneDNN matmul primitive route is on.
-func matmulLoaded() bool { return dnnlLoaded() && dnnlMatmul.api != nil }
+func matmulLoaded() bool { return native.Matmul() }
 
 // matmulOnly is the matmul primitive route alone: it panics where no primitive can be had, so
 // a test of it cannot silently pass through the legacy route.

@@ -287,6 +287,8 @@ func gemmMicro2x4(kc int, ap, bp []float32, t *[gemmMR * gemmNR]float32) {
 		c12 += a[7] * b[14]
 		c13 += a[7] * b[15]
 	}
+	// The remainder, one step at a time: the loop above unrolled by hand, kept apart because a
+	// shared helper would take the sixteen accumulators out of registers.
 	for ; len(ap) >= 2 && len(bp) >= 4; ap, bp = ap[2:], bp[4:] {
 		a := ap[:2:2]
 		b := bp[:4:4]

@@ -1,15 +1,11 @@
 package kernels
 
-// The four-row GEMV kernels of gemv_amd64.s (generated with the one-row ones by
-// dev/gen-gemv.py): each row of x gets exactly the one-row kernel's sums, from one pass over W.
+import "github.com/gwen-ml/gwen/kernels/internal/asm"
+
+// The four-row GEMV kernels (asm, generated with the one-row ones by dev/gen-gemv.py): each
+// row of x gets exactly the one-row kernel's sums, from one pass over W.
 
 //go:generate sh -c "cd .. && python3 dev/gen-gemv.py"
-
-//go:noescape
-func gemvF32x4AVX512(y []float32, ldy int, w []float32, n int, x []float32, ldx int, k int)
-
-//go:noescape
-func gemvBF16x4AVX512(y []float32, ldy int, w []uint16, n int, x []uint16, ldx int, k int)
 
 // gemvF32Rows4 computes four rows of x at once (y and x with row strides ldy, ldx); false when
 // the CPU lacks the kernel and the caller must go row by row.
@@ -21,12 +17,13 @@ func gemvF32Rows4(y []float32, ldy int, w, x []float32, ldx, n, k int) bool {
 		_ = y[3*ldy+n-1]
 		_ = w[n*k-1]
 		_ = x[3*ldx+k-1]
-		gemvF32x4AVX512(y, ldy, w, n, x, ldx, k)
+		asm.GemvF32x4AVX512(y, ldy, w, n, x, ldx, k)
 	}
 	return true
 }
 
-// gemvBF16Rows4 is gemvF32Rows4 on bfloat16 weights and (rounded) x.
+// gemvBF16Rows4 is gemvF32Rows4 on bfloat16 weights and (rounded) x (the same bounds checks
+// before another assembly kernel: the element types differ, so no generic can call both).
 func gemvBF16Rows4(y []float32, ldy int, w, x []uint16, ldx, n, k int) bool {
 	if !hasAVX512BF16 {
 		return false
@@ -35,7 +32,7 @@ func gemvBF16Rows4(y []float32, ldy int, w, x []uint16, ldx, n, k int) bool {
 		_ = y[3*ldy+n-1]
 		_ = w[n*k-1]
 		_ = x[3*ldx+k-1]
-		gemvBF16x4AVX512(y, ldy, w, n, x, ldx, k)
+		asm.GemvBF16x4AVX512(y, ldy, w, n, x, ldx, k)
 	}
 	return true
 }

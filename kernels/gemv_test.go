@@ -9,7 +9,7 @@ import (
 // One-row GEMMs take the sgemv_ path on OpenBLAS; they must equal the reference for every
 // transpose, padded strides, alpha and beta (beta 0 over NaN included).
 func TestSgemmOneRowMatchesReference(t *testing.T) {
-	if !blasLoaded() || blas.sgemv == 0 {
+	if !blasLoaded() || !hasSgemv() {
 		t.Skip("OpenBLAS with sgemv_ is not loaded here (" + BLASBackend() + "); the one-row path is OpenBLAS's")
 	}
 	r := rand.New(rand.NewPCG(3, 4))

@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "reduce_amd64.h"
+#include "internal/asm/reduce_amd64.h"
 
 // func dotAVX512(a, b []float32) float32
 // Σ a[i]·b[i] over the first len(a) &^ 15 elements (b at least as long), fused multiply-adds.

@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "reduce_amd64.h"
+#include "internal/asm/reduce_amd64.h"
 
 // func rmsScaleAVX512(y, x, w []float32, r float32)
 // y[j] = w[j]·(x[j]·r) over the first len(y) &^ 15 elements (x and w at least as long): the

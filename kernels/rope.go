@@ -200,7 +200,9 @@ func ropeRowBackward(dr, g, c, s []float32, half int) {
 	}
 }
 
-// RoPEBackward accumulates dx += Rᵀ·dy for the rotation RoPEForward applied.
+// RoPEBackward accumulates dx += Rᵀ·dy for the rotation RoPEForward applied. Its loop is
+// RoPEForward's with the transposed row kernel: kept side by side rather than shared through a
+// function value, which the compiler would not inline in the per-row loop.
 func RoPEBackward(dx, dy []float32, pos []int32, cos, sin []float32, n, heads, hd int) {
 	checkRoPE("RoPEBackward", len(dx), len(dy), pos, len(cos), len(sin), n, heads, hd)
 	half := hd / 2

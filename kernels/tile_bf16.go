@@ -1,6 +1,10 @@
 package kernels
 
-import "math"
+import (
+	"math"
+
+	"github.com/gwen-ml/gwen/kernels/bf16"
+)
 
 // bf16Tile is the product behind the attention's BF16 blocks, on operands already in bfloat16
 // pairs: every element of a and b is a uint32 holding two bfloat16 values, the lower half
@@ -11,9 +15,9 @@ import "math"
 // plus C[i·ldc+j] when acc, with fp32 products and sums: the mixed-precision rule. Strides are
 // in elements and may be anything, so A is either a row-major bfloat16 matrix (ars = row pairs,
 // aps = 1) or the pair-packed transpose of one (ars = 1, aps = row length), and B is always
-// pair-packed along the inner dimension. On CPUs with AVX512_BF16 it runs the VDPBF16PS
-// kernels of tile_bf16_amd64.s (which, as every VDPBF16PS, treat subnormal inputs as zero);
-// elsewhere bf16TileGo.
+// pair-packed along the inner dimension. On CPUs with AVX512_BF16 it runs the generated
+// VDPBF16PS kernels of package kernels/internal/asm (which, as every VDPBF16PS, treat subnormal
+// inputs as zero); elsewhere bf16TileGo.
 func bf16Tile(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb int, m, n, kp int, alpha float32, acc bool) {
 	if m <= 0 || n <= 0 {
 		return
@@ -56,9 +60,7 @@ func bf16TileGo(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb 
 
 // pairBF16 packs x0 and x1, each rounded to bfloat16 (RoundBF16Value's rounding), into one
 // uint32 pair, x0 in the lower half.
-func pairBF16(x0, x1 float32) uint32 {
-	return uint32(F32ToBF16Bits(x0)) | uint32(F32ToBF16Bits(x1))<<16
-}
+func pairBF16(x0, x1 float32) uint32 { return bf16.Pair(x0, x1) }
 
 func pairLo(x uint32) float32 { return math.Float32frombits(x << 16) }
 func pairHi(x uint32) float32 { return math.Float32frombits(x &^ 0xffff) }

@@ -1,8 +1,10 @@
 package kernels
 
+import "github.com/gwen-ml/gwen/kernels/internal/asm"
+
 //go:generate sh -c "cd .. && python3 dev/gen-tile.py"
 
-// bf16TileAsm runs bf16Tile on the generated VDPBF16PS kernels: columns in blocks of 64 (four
+// bf16TileAsm runs bf16Tile on the generated VDPBF16PS kernels (asm.TileBF16Kernels): columns in blocks of 64 (four
 // masked vectors), rows in blocks of 6 within them. It reports false where the CPU lacks them.
 func bf16TileAsm(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb int, m, n, kp int, alpha float32, acc bool) bool {
 	if !hasAVX512BF16 {
@@ -21,7 +23,7 @@ func bf16TileAsm(c []float32, ldc int, a []uint32, ars, aps int, b []uint32, ldb
 		}
 		for i0 := 0; i0 < m; i0 += 6 {
 			r := min(6, m-i0)
-			tileBF16Kernels[r-1][nv-1](&c[i0*ldc+j0], uintptr(ldc*4), &a[i0*ars], uintptr(ars*4), uintptr(aps*4),
+			asm.TileBF16Kernels[r-1][nv-1](&c[i0*ldc+j0], uintptr(ldc*4), &a[i0*ars], uintptr(ars*4), uintptr(aps*4),
 				&b[j0], uintptr(ldb*4), uintptr(kp), masks, alpha, accu)
 		}
 	}

@@ -17,6 +17,9 @@ import (
 // the experts of sparse layers, still use the fp32 weights.
 func (m *Model) UseBF16Weights() {
 	m.BF16 = true
+	if m.fp32Dropped() {
+		return // the bits are the weights already
+	}
 	for _, b := range m.Blocks {
 		b.qkvBF16 = fuseBF16(&b.Attn.Q, &b.Attn.K, &b.Attn.V)
 		b.Attn.O.WBF16 = toBF16(b.Attn.O.W.Data)
@@ -26,6 +29,40 @@ func (m *Model) UseBF16Weights() {
 		}
 	}
 	m.lmHeadBF16 = toBF16(m.LMHead.Data)
+}
+
+// DropFP32Weights frees the fp32 weights of the dense projections (q, k, v, o, gate, up, down)
+// once UseBF16Weights has made their bfloat16 copies, so that a frozen base under LoRA is held
+// in bf16 only. Every projection must be frozen (RequiresGrad false, as lora.Attach leaves
+// them). Afterwards forwards, with or without a tape, multiply on the bits under the bf16 rule
+// (the numbers of a BF16 forward on the fp32 weights) and backward gives their inputs'
+// gradients; those weights' W.Data are nil, so Save, LoadWeights, merging an adapter and full
+// training need the model loaded again. The embedding, lm_head and MoE experts keep fp32.
+func (m *Model) DropFP32Weights() error {
+	var ls []*Linear
+	for _, b := range m.Blocks {
+		ls = append(ls, &b.Attn.Q, &b.Attn.K, &b.Attn.V, &b.Attn.O)
+		if b.MLP != nil {
+			ls = append(ls, &b.MLP.Gate, &b.MLP.Up, &b.MLP.Down)
+		}
+	}
+	for _, l := range ls {
+		switch {
+		case l.WBF16 == nil:
+			return fmt.Errorf("layers: %s has no bfloat16 copy; call UseBF16Weights before DropFP32Weights", l.W.Name)
+		case l.W.RequiresGrad:
+			return fmt.Errorf("layers: %s is trainable; only a frozen weight can be held in bf16 only (lora.Attach freezes the base)", l.W.Name)
+		}
+	}
+	for _, l := range ls {
+		l.W.Data = nil
+	}
+	return nil
+}
+
+// fp32Dropped reports whether DropFP32Weights has run.
+func (m *Model) fp32Dropped() bool {
+	return len(m.Blocks) > 0 && m.Blocks[0].Attn.Q.W.Data == nil
 }
 
 // fuseBF16 makes the bfloat16 copies of linears that read the same input in one buffer, each
@@ -85,11 +122,15 @@ func toBF16(w []float32) []uint16 {
 // is on and no tape records: GemvBF16Batch for up to GemvBatchMaxRows rows (decoding), GemmBF16
 // for more (prefill).
 func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *autograd.Tensor {
-	if tp.Records() || !bf16 || wb == nil {
+	bitsOnly := wb != nil && len(w.Data) == 0 // DropFP32Weights: the bits are the weight
+	switch {
+	case bitsOnly && tp.Records():
+		return autograd.LinearBF16Bits(tp, x, wb, w.Shape[0])
+	case !bitsOnly && (tp.Records() || !bf16 || wb == nil):
 		return autograd.Linear(tp, x, w, bf16)
 	}
 	n, in := x.Rows()
-	if len(w.Shape) != 2 || w.Shape[1] != in || len(wb) != len(w.Data) {
+	if len(w.Shape) != 2 || w.Shape[1] != in || len(wb) != w.Shape[0]*in {
 		panic(fmt.Sprintf("layers.linear: x %v, weight %v, bf16 copy of %d", x.Shape, w.Shape, len(wb)))
 	}
 	o := w.Shape[0]

@@ -1,6 +1,8 @@
 package layers_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gwen-ml/gwen/autograd"
@@ -76,5 +78,78 @@ func TestBF16WeightsOnlyTapelessBF16(t *testing.T) {
 	m.BF16 = false
 	if d := maxDiff(m.Forward(nil, in).Logits.Data, f32); d != 0 {
 		t.Errorf("fp32 forward moved by %.3g with bf16 copies present", d)
+	}
+}
+
+// freezeProjections makes the dense projection weights frozen (as lora.Attach leaves them)
+// and returns the parameters that still train.
+func freezeProjections(m *layers.Model) []*autograd.Tensor {
+	frozen := map[*autograd.Tensor]bool{}
+	for _, b := range m.Blocks {
+		for _, l := range []*layers.Linear{&b.Attn.Q, &b.Attn.K, &b.Attn.V, &b.Attn.O, &b.MLP.Gate, &b.MLP.Up, &b.MLP.Down} {
+			l.W.RequiresGrad = false
+			frozen[l.W] = true
+		}
+	}
+	var train []*autograd.Tensor
+	for _, p := range m.Params() {
+		if !frozen[p] {
+			train = append(train, p)
+		}
+	}
+	return train
+}
+
+// A frozen base held in bf16 only (DropFP32Weights) trains what is upstream of it exactly as
+// the fp32-held base does in bf16 mode: the same logits and the same gradients of every
+// trainable parameter (which reach them through the frozen projections' input gradients).
+func TestDropFP32WeightsMatchesBF16Training(t *testing.T) {
+	ids := tokens(12, 3)
+	run := func(m *layers.Model, train []*autograd.Tensor) ([]float32, [][]float32) {
+		tp := autograd.NewTape()
+		logits := m.Forward(tp, layers.Input{IDs: ids, B: 1, T: len(ids)}).Logits
+		out := append([]float32(nil), logits.Data...)
+		loss, _, _ := autograd.CrossEntropy(tp, logits.Reshape(len(ids), m.Config.VocabSize), layers.CausalTargets(ids, 1, len(ids)), 0)
+		tp.Backward(loss)
+		var gs [][]float32
+		for _, p := range train {
+			gs = append(gs, append([]float32(nil), p.Grad()...))
+		}
+		return out, gs
+	}
+	ref := tinyModel(t)
+	ref.BF16 = true
+	wantLogits, wantGrads := run(ref, freezeProjections(ref))
+
+	m := tinyModel(t)
+	if err := m.DropFP32Weights(); err == nil || !strings.Contains(err.Error(), "UseBF16Weights") {
+		t.Errorf("DropFP32Weights before UseBF16Weights: %v", err)
+	}
+	m.UseBF16Weights()
+	if err := m.DropFP32Weights(); err == nil || !strings.Contains(err.Error(), "is trainable") {
+		t.Errorf("DropFP32Weights on trainable weights: %v", err)
+	}
+	train := freezeProjections(m)
+	if err := m.DropFP32Weights(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Blocks[0].Attn.Q.W.Data != nil {
+		t.Fatal("the fp32 weights are still held")
+	}
+	// Tape-less (generation, DPO reference) on the bits equals the bf16 inference copies' forward.
+	kept := tinyModel(t)
+	kept.UseBF16Weights()
+	in := layers.Input{IDs: ids, B: 1, T: len(ids)}
+	if !slices.Equal(m.Forward(nil, in).Logits.Data, kept.Forward(nil, in).Logits.Data) {
+		t.Errorf("tape-less logits differ once the fp32 weights are dropped")
+	}
+	gotLogits, gotGrads := run(m, train)
+	if !slices.Equal(gotLogits, wantLogits) {
+		t.Errorf("logits differ from the fp32-held base's in bf16 mode")
+	}
+	for i, p := range train {
+		if len(wantGrads[i]) == 0 || !slices.Equal(gotGrads[i], wantGrads[i]) {
+			t.Errorf("%s: gradient differs (or is missing) with the base held in bf16 only", p.Name)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -275,4 +276,32 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteString("}")
 	return buf.Bytes(), nil
+}
+
+// InitializerRange is the standard deviation transformers initialises weights with:
+// config.json's initializer_range, 0.02 (Qwen3Config's default) when absent.
+func (c *Config) InitializerRange() (float64, error) {
+	v, ok := c.Extra["initializer_range"]
+	if !ok || v == nil {
+		return 0.02, nil
+	}
+	f, ok := v.(float64)
+	if !ok || !(f > 0) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("initializer_range = %v, must be a positive number", v)
+	}
+	return f, nil
+}
+
+// PaddingIdx is the embedding row transformers zeroes at initialisation (nn.Embedding's
+// padding_idx = config.pad_token_id), or -1 when config.json sets none.
+func (c *Config) PaddingIdx() (int, error) {
+	v, ok := c.Extra["pad_token_id"]
+	if !ok || v == nil {
+		return -1, nil
+	}
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < 0 || f >= float64(c.VocabSize) {
+		return 0, fmt.Errorf("pad_token_id = %v, must be a token id in [0, vocab_size %d)", v, c.VocabSize)
+	}
+	return int(f), nil
 }

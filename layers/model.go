@@ -210,17 +210,46 @@ func (m *Model) Params() []*autograd.Tensor {
 }
 
 // InitRandom fills the parameters from a seeded generator: 2-D weights ~ N(0, std²), norm
-// weights = 1. For benchmarks and tests; real weights come from Load.
+// weights = 1 (RandomInit with no padding row). For benchmarks and tests; real weights come
+// from Load, new models from `gwen init`, which draws the same values.
 func (m *Model) InitRandom(seed uint64, std float64) {
-	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	ri := NewRandomInit(seed, std, -1)
 	for _, p := range m.Params() {
-		for i := range p.Data {
-			if len(p.Shape) == 1 {
-				p.Data[i] = 1
-			} else {
-				p.Data[i] = float32(r.NormFloat64() * std)
-			}
+		ri.Fill(p.Name, p.Shape, p.Data)
+	}
+}
+
+// RandomInit draws initial weights as transformers' PreTrainedModel._init_weights does for
+// Qwen3: parameters of two or more dimensions ~ N(0, std²) from one seeded PCG stream, 1-D
+// ones (the RMSNorm weights) = 1, and the embedding's padding row zero. The stream runs over
+// the parameters in the order Fill is called, which must be Model.Params' order; so a model
+// made parameter by parameter (gwen init, shard by shard) equals one made by InitRandom.
+type RandomInit struct {
+	r   *rand.Rand
+	std float64
+	pad int
+}
+
+// NewRandomInit starts the stream of seed; padRow >= 0 is the embedding row to zero
+// (Config.PaddingIdx), -1 none.
+func NewRandomInit(seed uint64, std float64, padRow int) *RandomInit {
+	return &RandomInit{r: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), std: std, pad: padRow}
+}
+
+// Fill writes the initial values of the parameter name of the given shape into data.
+func (ri *RandomInit) Fill(name string, shape []int, data []float32) {
+	if len(shape) == 1 {
+		for i := range data {
+			data[i] = 1
 		}
+		return
+	}
+	for i := range data {
+		data[i] = float32(ri.r.NormFloat64() * ri.std)
+	}
+	if name == "model.embed_tokens.weight" && ri.pad >= 0 {
+		d := shape[1]
+		clear(data[ri.pad*d : (ri.pad+1)*d])
 	}
 }
 

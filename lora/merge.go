@@ -21,7 +21,7 @@ func MergeDir(m *layers.Model, dir string) error {
 // cost. Every module is checked against m (it must name a Linear weight of m of shape
 // [Out, In], and not the tied embedding) before any weight changes, so an error leaves m as it
 // was. Merge before UseBF16Weights: its bf16 copies are snapshots of the weights.
-func (ad *Adapter) Merge(m *layers.Model) error {
+func (ad *PEFT) Merge(m *layers.Model) error {
 	params := map[string][]int{}
 	data := map[string][]float32{}
 	for _, p := range m.Params() {
@@ -42,6 +42,9 @@ func (ad *Adapter) Merge(m *layers.Model) error {
 		}
 		if len(shape) != 2 || shape[0] != mod.Out || shape[1] != mod.In {
 			return fmt.Errorf("lora: %s: %s and %s make a [%d, %d] update for %s, which is %v", ad.file(), mod.keyA(), mod.keyB(), mod.Out, mod.In, name, shape)
+		}
+		if len(data[name]) == 0 {
+			return fmt.Errorf("lora: cannot merge %s into %s: the model holds that weight as bfloat16 bits only (DropFP32Weights); load the base again to merge", ad.file(), name)
 		}
 	}
 	for _, mod := range ad.Modules {

@@ -1,5 +1,3 @@
-// Package lora owns LoRA adapters: the PEFT adapter format (adapter_config.json and
-// adapter_model.safetensors, as PEFT writes them) and folding an adapter into a model.
 package lora
 
 import (
@@ -7,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,15 +13,20 @@ import (
 	"github.com/gwen-ml/gwen/layers/safetensors"
 )
 
-// Config is what Gwen reads of a PEFT adapter_config.json. Keys it does not know are ignored
-// (PEFT adds options over time); the ones that would change what the weights mean and that
-// Gwen does not implement are refused by name.
-type Config struct {
+// PEFTConfig is what Gwen reads of a PEFT adapter_config.json. Keys it does not know are
+// ignored (PEFT adds options over time); the ones that would change what the weights mean and
+// that Gwen does not implement are refused by name.
+type PEFTConfig struct {
 	PEFTType  string  `json:"peft_type"`
 	R         int     `json:"r"`
 	Alpha     float64 `json:"lora_alpha"`
+	Dropout   float64 `json:"lora_dropout"`
 	UseRSLoRA bool    `json:"use_rslora"`
-	// target_modules is not read: the adapter's tensors say which modules it adapts.
+	BaseModel string  `json:"base_model_name_or_path"`
+	// TargetModules is kept as written (a list of names or a regular expression) for
+	// messages and re-export; the adapter's tensors say which modules it adapts.
+	TargetModules     json.RawMessage `json:"target_modules"`
+	LayersToTransform json.RawMessage `json:"layers_to_transform"`
 }
 
 // refused are adapter_config.json keys whose non-default values Gwen does not implement.
@@ -48,10 +50,11 @@ type Module struct {
 	Scale      float32 // lora_alpha / R (or / sqrt(R) with use_rslora)
 }
 
-// Adapter is a loaded PEFT LoRA adapter.
-type Adapter struct {
+// PEFT is a PEFT LoRA adapter as files hold it (Load): plain weights, not yet attached to a
+// model. Attach (or AttachPEFT) makes trainable Adapters of it; Merge folds it into a model.
+type PEFT struct {
 	Dir     string
-	Config  Config
+	Config  PEFTConfig
 	Modules []Module // sorted by name
 }
 
@@ -60,7 +63,7 @@ func (m *Module) keyA() string { return keyPrefix + m.Name + suffixA }
 func (m *Module) keyB() string { return keyPrefix + m.Name + suffixB }
 
 // file is the adapter's tensor file, for messages.
-func (ad *Adapter) file() string { return filepath.Join(ad.Dir, "adapter_model.safetensors") }
+func (ad *PEFT) file() string { return filepath.Join(ad.Dir, "adapter_model.safetensors") }
 
 // Key prefix and suffixes of PEFT's saved tensor names (the adapter name is not saved).
 const (
@@ -72,7 +75,7 @@ const (
 // Load reads the adapter in dir: adapter_config.json and adapter_model.safetensors (F32, BF16
 // or F16). Every tensor must be the lora_A or lora_B of some module, each module needs both, and
 // their shapes must agree ([r, in] and [out, r]); errors name the file and the key.
-func Load(dir string) (*Adapter, error) {
+func Load(dir string) (*PEFT, error) {
 	cfgPath := filepath.Join(dir, "adapter_config.json")
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -121,7 +124,7 @@ func Load(dir string) (*Adapter, error) {
 	if len(pairs) == 0 {
 		return nil, fmt.Errorf("lora: %s holds no LoRA weights", path)
 	}
-	ad := &Adapter{Dir: dir, Config: cfg}
+	ad := &PEFT{Dir: dir, Config: cfg}
 	for _, mod := range slices.Sorted(maps.Keys(pairs)) {
 		p := pairs[mod]
 		if p.a == "" || p.b == "" {
@@ -146,19 +149,15 @@ func Load(dir string) (*Adapter, error) {
 		}
 		// The rank of this module (rank_pattern may give modules different ranks) sets its
 		// scale, as PEFT's LoraLayer.update_layer does.
-		if cfg.UseRSLoRA {
-			m.Scale = float32(cfg.Alpha / math.Sqrt(float64(m.R)))
-		} else {
-			m.Scale = float32(cfg.Alpha / float64(m.R))
-		}
+		m.Scale = scale(cfg.Alpha, m.R, cfg.UseRSLoRA)
 		ad.Modules = append(ad.Modules, m)
 	}
 	return ad, nil
 }
 
 // parseConfig reads adapter_config.json: a LoRA adapter, r ≥ 1, and none of the refused options.
-func parseConfig(path string, raw []byte) (Config, error) {
-	var cfg Config
+func parseConfig(path string, raw []byte) (PEFTConfig, error) {
+	var cfg PEFTConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return cfg, fmt.Errorf("lora: %s: %w", path, err)
 	}

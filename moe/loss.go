@@ -21,13 +21,7 @@ func LoadBalancingLoss(tp *autograd.Tape, routerLogits []*autograd.Tensor, numEx
 	if E <= 0 || topK <= 0 || topK > E {
 		panic(fmt.Sprintf("moe.LoadBalancingLoss: num_experts %d, top_k %d", E, topK))
 	}
-	R := 0
-	for _, l := range routerLogits {
-		if len(l.Data)%E != 0 {
-			panic(fmt.Sprintf("moe.LoadBalancingLoss: router logits %v for %d experts", l.Shape, E))
-		}
-		R += len(l.Data) / E
-	}
+	R := routerRows("moe.LoadBalancingLoss", routerLogits, E)
 	loss = autograd.Zeros(1)
 	if R == 0 {
 		return loss, 0
@@ -98,13 +92,7 @@ func softmaxBackward(dl, p []float32, dp []float64, E int) {
 // keeps the router logits small. Transformers' Qwen3-MoE has no such term; it is an option.
 func RouterZLoss(tp *autograd.Tape, routerLogits []*autograd.Tensor, numExperts int) (loss *autograd.Tensor, value float64) {
 	E := numExperts
-	R := 0
-	for _, l := range routerLogits {
-		if E <= 0 || len(l.Data)%E != 0 {
-			panic(fmt.Sprintf("moe.RouterZLoss: router logits %v for %d experts", l.Shape, E))
-		}
-		R += len(l.Data) / E
-	}
+	R := routerRows("moe.RouterZLoss", routerLogits, E)
 	loss = autograd.Zeros(1)
 	if R == 0 {
 		return loss, 0
@@ -204,4 +192,17 @@ func AddRouterLosses(tp *autograd.Tape, ce *autograd.Tensor, routerLogits []*aut
 		total = AddScaled(tp, total, z, zCoef)
 	}
 	return total, v
+}
+
+// routerRows is the number of token rows in routerLogits ([N, E] per sparse layer); it panics,
+// naming the loss fn, when a layer's logits are not whole rows of E.
+func routerRows(fn string, routerLogits []*autograd.Tensor, E int) int {
+	R := 0
+	for _, l := range routerLogits {
+		if E <= 0 || len(l.Data)%E != 0 {
+			panic(fmt.Sprintf("%s: router logits %v for %d experts", fn, l.Shape, E))
+		}
+		R += len(l.Data) / E
+	}
+	return R
 }

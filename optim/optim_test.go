@@ -110,3 +110,20 @@ func TestUpdateScaledIsClipThenUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestLinearAndWSDSchedules(t *testing.T) {
+	lin := optim.Linear{Peak: 1, Min: 0.1, Warmup: 2, Total: 12}
+	// warm-up 0.5, 1; then from 1 at step 2 down by 0.09 a step to 0.1 at step 12.
+	for step, want := range map[int]float32{0: 0.5, 1: 1, 2: 1, 7: 0.55, 11: 0.19, 12: 0.1, 50: 0.1} {
+		if got := lin.LR(step); math.Abs(float64(got-want)) > 1e-6 {
+			t.Errorf("linear step %d: %v, want %v", step, got, want)
+		}
+	}
+	wsd := optim.WSD{Peak: 1, Min: 0, Warmup: 2, Decay: 4, Total: 10}
+	// warm-up, stable at 1 until step 6, then 1, 0.75, 0.5, 0.25, 0 at 6..10.
+	for step, want := range map[int]float32{0: 0.5, 3: 1, 5: 1, 6: 1, 7: 0.75, 9: 0.25, 10: 0, 11: 0} {
+		if got := wsd.LR(step); math.Abs(float64(got-want)) > 1e-6 {
+			t.Errorf("wsd step %d: %v, want %v", step, got, want)
+		}
+	}
+}

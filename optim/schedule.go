@@ -46,14 +46,7 @@ type Linear struct {
 }
 
 func (s Linear) LR(step int) float32 {
-	if step < s.Warmup {
-		return s.Peak * float32(step+1) / float32(s.Warmup)
-	}
-	if step >= s.Total || s.Total <= s.Warmup {
-		return s.Min
-	}
-	p := float64(step-s.Warmup) / float64(s.Total-s.Warmup)
-	return s.Min + (s.Peak-s.Min)*float32(1-p)
+	return WSD{Peak: s.Peak, Min: s.Min, Warmup: s.Warmup, Decay: s.Total - s.Warmup, Total: s.Total}.LR(step)
 }
 
 // WSD is warmup-stable-decay: a linear warm-up to Peak over Warmup steps, Peak until the last

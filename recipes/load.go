@@ -155,7 +155,7 @@ func Parse(file string, src []byte, overrides []string) (*Plan, error) {
 			return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
 		defaults(&r, file)
-		if err := l.validate(&r, names[i]); err != nil {
+		if err := l.validate(&r); err != nil {
 			return nil, err
 		}
 		plan.Stages = append(plan.Stages, Stage{Name: names[i], Recipe: r})

@@ -23,6 +23,7 @@ type Recipe struct {
 	Log       Log    `yaml:"log" json:"log"`
 	Eval      Eval   `yaml:"eval" json:"eval"`
 	LoRA      *LoRA  `yaml:"lora" json:"lora,omitempty"`
+	DPO       *DPO   `yaml:"dpo" json:"dpo,omitempty"`
 	// A recipe file may also hold `stages`: a list of mappings, each with a name and any of the
 	// keys above, which override the recipe's own for that stage (see Load).
 }
@@ -172,4 +173,36 @@ func (m Modules) MarshalJSON() ([]byte, error) {
 		return json.Marshal(m.Pattern)
 	}
 	return json.Marshal(m.Names)
+}
+
+// DPO trains on preference pairs instead of next-token prediction: offline from `format:
+// preference` sources, or online from pairs the model samples and the rules score. The
+// reference is the model with its adapters disabled (LoRA) or a frozen copy of the stage's
+// starting weights.
+type DPO struct {
+	Beta            float64 `yaml:"beta" json:"beta"` // default 0.1
+	Loss            string  `yaml:"loss" json:"loss"` // sigmoid (default), ipo, hinge, robust
+	LabelSmoothing  float64 `yaml:"label_smoothing" json:"label_smoothing,omitempty"`
+	LengthNormalize bool    `yaml:"length_normalize" json:"length_normalize,omitempty"`
+	Online          *Online `yaml:"online" json:"online,omitempty"`
+}
+
+// Online is iterative DPO: every round the model samples k completions per prompt (thinking
+// on), the rules score them against the prompt's reference answer, and the best and worst
+// completion of each prompt (ties skipped) become a pair.
+type Online struct {
+	Prompts      Source  `yaml:"prompts" json:"prompts"`             // Parquet with a prompt column (column) and an answer column
+	AnswerColumn string  `yaml:"answer_column" json:"answer_column"` // default "answer"
+	K            int     `yaml:"k" json:"k"`                         // samples per prompt (default 4)
+	Temperature  float64 `yaml:"temperature" json:"temperature"`     // default 1
+	MaxNewTokens int     `yaml:"max_new_tokens" json:"max_new_tokens"`
+	// PromptsPerRound are sampled each round, in file order from where the last round ended.
+	PromptsPerRound int `yaml:"prompts_per_round" json:"prompts_per_round"`
+	// RegenerateEvery: steps between rounds (default: as many steps as the round's pairs fill).
+	RegenerateEvery int    `yaml:"regenerate_every" json:"regenerate_every"`
+	Rules           string `yaml:"rules" json:"rules"`     // default "format,answer"
+	Weights         string `yaml:"weights" json:"weights"` // default 1 each
+	// HeldOut prompts (the file's last ones, never trained on) measure the mean rule reward of
+	// samples before the stage and after it.
+	HeldOut int `yaml:"held_out" json:"held_out"`
 }

@@ -94,6 +94,40 @@ func defaults(r *Recipe, file string) {
 			r.LoRA.TargetModules.Names = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 		}
 	}
+	if d := r.DPO; d != nil {
+		if d.Beta == 0 {
+			d.Beta = 0.1
+		}
+		if d.Loss == "" {
+			d.Loss = "sigmoid"
+		}
+		if o := d.Online; o != nil {
+			if o.AnswerColumn == "" {
+				o.AnswerColumn = "answer"
+			}
+			if o.Prompts.Column == "" {
+				o.Prompts.Column = "prompt"
+			}
+			if o.Prompts.Format == "" {
+				o.Prompts.Format = "text"
+			}
+			if o.K == 0 {
+				o.K = 4
+			}
+			if o.Temperature == 0 {
+				o.Temperature = 1
+			}
+			if o.MaxNewTokens == 0 {
+				o.MaxNewTokens = 256
+			}
+			if o.PromptsPerRound == 0 {
+				o.PromptsPerRound = 16
+			}
+			if o.Rules == "" {
+				o.Rules = "format,answer"
+			}
+		}
+	}
 	if r.Train.MaxSteps == 0 && r.Train.MaxTokens > 0 && r.Data.SeqLen > 0 {
 		per := int64(r.Train.BatchSize * r.Train.GradAccum * r.Data.SeqLen)
 		r.Train.MaxSteps = int((r.Train.MaxTokens + per - 1) / per)
@@ -101,8 +135,7 @@ func defaults(r *Recipe, file string) {
 }
 
 // validate checks one resolved stage; errors point at the key's line.
-func (l *loader) validate(r *Recipe, stage string) error {
-	in := func(key string) string { return key }
+func (l *loader) validate(r *Recipe) error {
 	m := r.Model
 	switch {
 	case m.Path == "" && m.Init == nil:
@@ -110,7 +143,7 @@ func (l *loader) validate(r *Recipe, stage string) error {
 	case m.Path != "" && m.Init != nil:
 		return l.at("model", "set model.path or model.init, not both")
 	case m.Path != "" && !dirHas(m.Path, "config.json"):
-		return l.at(in("model.path"), "%s is not a Hugging Face model folder (no config.json)", m.Path)
+		return l.at("model.path", "%s is not a Hugging Face model folder (no config.json)", m.Path)
 	case m.Init != nil && !fileExists(m.Init.Config):
 		return l.at("model.init.config", "no file %s", m.Init.Config)
 	}
@@ -138,7 +171,7 @@ func (l *loader) validate(r *Recipe, stage string) error {
 	}
 
 	d := r.Data
-	if len(d.Train) == 0 {
+	if len(d.Train) == 0 && (r.DPO == nil || r.DPO.Online == nil) {
 		return l.at("data.train", "list at least one training source (path, format)")
 	}
 	if d.SeqLen <= 0 {
@@ -242,7 +275,39 @@ func (l *loader) validate(r *Recipe, stage string) error {
 			return l.at("lora.init_from", "%s is not a PEFT adapter folder (no adapter_config.json)", lr.InitFrom)
 		}
 	}
-	_ = stage
+	if dp := r.DPO; dp != nil {
+		switch dp.Loss {
+		case "sigmoid", "ipo", "hinge", "robust":
+		default:
+			return l.at("dpo.loss", "want sigmoid, ipo, hinge or robust, got %q", dp.Loss)
+		}
+		if dp.Beta <= 0 {
+			return l.at("dpo.beta", "want a positive beta")
+		}
+		if dp.LabelSmoothing < 0 || dp.LabelSmoothing >= 0.5 {
+			return l.at("dpo.label_smoothing", "want a number in [0, 0.5)")
+		}
+		if o := dp.Online; o != nil {
+			if err := checkSource(o.Prompts); err != nil {
+				return l.at("dpo.online.prompts", "%v", err)
+			}
+			if err := checkSource(Source{Path: o.Prompts.Path, Format: "text", Column: o.AnswerColumn}); err != nil {
+				return l.at("dpo.online.answer_column", "%v", err)
+			}
+			if o.K < 2 {
+				return l.at("dpo.online.k", "want at least 2 samples per prompt")
+			}
+			if o.Temperature < 0 || o.MaxNewTokens < 1 || o.PromptsPerRound < 1 || o.HeldOut < 0 || o.RegenerateEvery < 0 {
+				return l.at("dpo.online", "temperature ≥ 0, max_new_tokens, prompts_per_round ≥ 1, held_out and regenerate_every ≥ 0")
+			}
+		} else {
+			for i, s := range d.Train {
+				if s.Format != "preference" {
+					return l.at(fmt.Sprintf("data.train[%d].format", i), "offline DPO trains on preference pairs (format: preference); for sampled pairs set dpo.online")
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -7,15 +7,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
 	"github.com/gwen-ml/gwen/layers/safetensors"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/optim"
 )
 
@@ -43,7 +44,14 @@ type State struct {
 	RNG        map[string]string `json:"rng"`
 	Seed       uint64            `json:"seed"`
 	RecipeHash string            `json:"recipe_hash"`
-	Done       bool              `json:"done"` // the whole plan finished
+	// Base is set for LoRA checkpoints, which hold adapters, not the model: the folder of the
+	// frozen base weights (the recipe's model.path, or an earlier stage's final checkpoint).
+	Base string `json:"base,omitempty"`
+	// Reference is the folder full fine-tuning DPO loads its frozen reference from on resume.
+	Reference string `json:"reference,omitempty"`
+	// Online is online DPO's round (its sampled pairs and how far it got), when the stage runs it.
+	Online *OnlineState `json:"online,omitempty"`
+	Done   bool         `json:"done"` // the whole plan finished
 }
 
 // checkpoint is one complete checkpoint folder.
@@ -87,14 +95,25 @@ func checkpointName(step int) string { return "step-" + strconv.Itoa(step) }
 
 // saveCheckpoint writes a complete checkpoint folder atomically (a temporary folder, synced,
 // then renamed), then removes the oldest complete ones beyond keep.
-func saveCheckpoint(root string, st State, m *layers.Model, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int) (string, error) {
+//
+// A full-training checkpoint is a Hugging Face model folder; a LoRA checkpoint (adapters not
+// nil) is a PEFT adapter folder instead (adapter_model.safetensors, adapter_config.json naming
+// base), which `gwen export` and PEFT read as it is.
+func saveCheckpoint(root string, st State, m *layers.Model, adapters *lora.Set, base string, opt *optim.AdamW, tokenizerDir string, recipe []byte, keep int, reference string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
 	dir := filepath.Join(root, checkpointName(st.Step))
 	err := durable.WriteDir(dir, func(tmp string) error {
-		if err := m.Save(tmp, "F32", 0); err != nil {
+		if adapters != nil {
+			if err := adapters.Save(tmp, base); err != nil {
+				return err
+			}
+		} else if err := m.Save(tmp, "F32", 0); err != nil {
 			return err
+		}
+		if testHook != nil {
+			testHook("checkpoint", st.Step)
 		}
 		if err := saveOptimizer(filepath.Join(tmp, optimizerFile), opt); err != nil {
 			return err
@@ -114,24 +133,26 @@ func saveCheckpoint(root string, st State, m *layers.Model, opt *optim.AdamW, to
 	if err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	return dir, prune(root, keep)
+	return dir, prune(root, keep, base, reference)
 }
 
-// prune removes the oldest complete checkpoints until keep remain. A folder is first renamed
-// to a temporary name of package durable's pattern, so a kill during the removal never leaves
-// a half folder that looks complete, and durable.CleanTemps removes what is left of it.
-func prune(root string, keep int) error {
-	cks, err := checkpoints(root)
+// prune removes the oldest complete checkpoints until keep remain, never the folder a LoRA
+// stage's base or a DPO stage's reference loads from (protect). durable.RemoveDir renames a
+// folder aside before deleting it, so a kill during the removal never leaves a half folder
+// that looks complete.
+func prune(root string, keep int, protect ...string) error {
+	all, err := checkpoints(root)
 	if err != nil {
 		return err
 	}
-	for len(cks) > keep {
-		old := cks[0].Dir
-		trash := filepath.Join(root, "."+filepath.Base(old)+".tmp-"+strconv.FormatInt(time.Now().UnixNano(), 10))
-		if err := os.Rename(old, trash); err != nil {
-			return err
+	var cks []checkpoint
+	for _, c := range all {
+		if !slices.Contains(protect, c.Dir) {
+			cks = append(cks, c)
 		}
-		if err := os.RemoveAll(trash); err != nil {
+	}
+	for len(cks) > keep {
+		if err := durable.RemoveDir(cks[0].Dir); err != nil {
 			return err
 		}
 		cks = cks[1:]

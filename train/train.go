@@ -17,8 +17,11 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/data"
 	"github.com/gwen-ml/gwen/data/tokenizer"
+	"github.com/gwen-ml/gwen/dist"
+	"github.com/gwen-ml/gwen/dpo"
 	"github.com/gwen-ml/gwen/internal/durable"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/metrics"
 	"github.com/gwen-ml/gwen/moe"
 	"github.com/gwen-ml/gwen/optim"
@@ -31,7 +34,14 @@ type Options struct {
 	Log    io.Writer // progress and messages (stderr)
 	// Terminal: Log is a terminal, so progress is a live bar instead of plain lines.
 	Terminal bool
+	// Comm is the data-parallel communicator (nil: one process). Rank 0 writes checkpoints and
+	// metrics; every rank trains its slice of each batch.
+	Comm dist.Comm
 }
+
+// testHook, when set by a test, is called after each step ("step") and in the middle of
+// writing a checkpoint ("checkpoint"), so tests can kill or cancel a run at exact points.
+var testHook func(event string, step int)
 
 // ErrInterrupted is returned when the context is cancelled (Ctrl-C): the run saved a
 // checkpoint first, so --resume continues exactly.
@@ -55,6 +65,8 @@ type run struct {
 
 	st       State
 	model    *layers.Model
+	adapters *lora.Set // LoRA stages: the trainable adapters on the frozen model
+	base     string    // LoRA stages: the folder the frozen base loads from
 	adam     *optim.AdamW
 	lastSave int    // step of the newest checkpoint written or loaded (-1: none)
 	lastDir  string // its folder
@@ -68,16 +80,30 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
+	if opt.Comm == nil {
+		opt.Comm = dist.Single()
+	}
+	lead := opt.Comm.Rank() == 0
 	first := plan.Stages[0].Recipe
 	r := &run{plan: plan, opt: opt, out: first.OutDir, ckRoot: filepath.Join(first.OutDir, "checkpoints"),
 		recipe: plan.JSON(), lastSave: -1}
 	res.OutDir = r.out
 
 	// Setup: where to start.
-	if err := os.MkdirAll(r.ckRoot, 0o755); err != nil {
-		return res, err
+	for _, s := range plan.Stages {
+		if n := opt.Comm.Size(); s.Recipe.Train.BatchSize%n != 0 {
+			return res, fmt.Errorf("%s: train.batch_size %d does not split over %d ranks: make it a multiple of %d", plan.File, s.Recipe.Train.BatchSize, n, n)
+		}
 	}
-	if err := durable.CleanTemps(r.ckRoot); err != nil {
+	if lead {
+		if err := os.MkdirAll(r.ckRoot, 0o755); err != nil {
+			return res, err
+		}
+		if err := durable.CleanTemps(r.ckRoot); err != nil {
+			return res, err
+		}
+	}
+	if err := opt.Comm.Barrier(); err != nil {
 		return res, err
 	}
 	cks, err := checkpoints(r.ckRoot)
@@ -100,11 +126,15 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 	if resumeFrom != nil {
 		resumeStep = r.st.Step
 	}
-	if err := durable.WriteFile(filepath.Join(r.out, "recipe.json"), r.recipe, 0o644); err != nil {
-		return res, err
-	}
-	if r.sink, err = openSinks(plan, r.out, resumeStep, opt); err != nil {
-		return res, err
+	if lead {
+		if err := durable.WriteFile(filepath.Join(r.out, "recipe.json"), r.recipe, 0o644); err != nil {
+			return res, err
+		}
+		if r.sink, err = openSinks(plan, r.out, resumeStep, opt); err != nil {
+			return res, err
+		}
+	} else {
+		r.sink = metrics.Tee() // only rank 0 reports
 	}
 	exit := 0
 	defer func() {
@@ -128,7 +158,11 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 			fmt.Fprintf(opt.Log, "%s: finished already at step %d (%s)\n", r.out, r.st.Step, resumeFrom.Dir)
 			return res, nil
 		}
-		if r.model, err = layers.Load(resumeFrom.Dir); err != nil {
+		dir := resumeFrom.Dir
+		if r.st.Base != "" { // a LoRA checkpoint holds the adapters; the base loads from its folder
+			dir, r.base = r.st.Base, r.st.Base
+		}
+		if r.model, err = layers.Load(dir); err != nil {
 			return res, err
 		}
 	}
@@ -147,7 +181,8 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint) error {
 	stage := r.plan.Stages[si]
 	rc := stage.Recipe
-	B, T, accum := rc.Train.BatchSize, rc.Data.SeqLen, rc.Train.GradAccum
+	lead := r.opt.Comm.Rank() == 0
+	accum := rc.Train.GradAccum
 
 	// Model: the previous stage's weights (or the checkpoint's), with this stage's config.
 	if err := r.setupModel(rc); err != nil {
@@ -157,6 +192,12 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	m.BF16 = rc.Model.Dtype == "bf16"
 	m.Checkpointing = rc.Train.ActivationCheckpointing
 	params := m.Params()
+	if err := r.setupAdapters(si, rc, from); err != nil {
+		return err
+	}
+	if r.adapters != nil {
+		params = r.adapters.Params()
+	}
 
 	// Optimizer: fresh for each stage unless optim.keep_state; a checkpoint's mid-stage.
 	keep := r.adam != nil && rc.Optim.KeepState
@@ -180,17 +221,46 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	if err != nil {
 		return err
 	}
-	pipe, err := openPipeline(rc, rc.Data.Train, tok, rc.Train.Seed, *rc.Data.Shuffle)
-	if err != nil {
-		return err
+	var pipe *data.Pipeline // nil for online DPO, whose pairs the model samples
+	if len(rc.Data.Train) > 0 && (rc.DPO == nil || rc.DPO.Online == nil) {
+		if pipe, err = openPipeline(rc, rc.Data.Train, tok, rc.Train.Seed, *rc.Data.Shuffle); err != nil {
+			return err
+		}
+		defer pipe.Close()
 	}
-	defer pipe.Close()
-	if midStage {
+	if midStage && pipe != nil {
 		if err := pipe.Restore(r.st.Data); err != nil {
 			return fmt.Errorf("restoring the data position of %s: %w", from.Dir, err)
 		}
-	} else {
-		r.st.Stage, r.st.StageName, r.st.StageStep, r.st.StageDone = si, stage.Name, 0, false
+	}
+	if !midStage {
+		r.st.Stage, r.st.StageName, r.st.StageStep, r.st.StageDone, r.st.Online, r.st.Reference = si, stage.Name, 0, false, nil, ""
+	}
+	// DPO: the objective, and for online DPO the sampler of pairs.
+	var obj *dpo.Objective
+	var onl *online
+	if rc.DPO != nil {
+		if r.opt.Comm.Size() > 1 {
+			return fmt.Errorf("%s: DPO does not run data-parallel yet; run it as one process", r.plan.File)
+		}
+		if obj, err = r.newObjective(si, rc, midStage); err != nil {
+			return err
+		}
+		if rc.DPO.Online != nil {
+			var st *OnlineState
+			if midStage {
+				st = r.st.Online
+			}
+			if onl, err = newOnline(r, rc, tok, st); err != nil {
+				return err
+			}
+			r.st.Online = onl.st
+			if !midStage && lead {
+				if err := r.heldOut(onl, stage.Name); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	r.st.Seed, r.st.RecipeHash = rc.Train.Seed, r.plan.Hash
 
@@ -202,15 +272,23 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	targets := make([][]int32, accum)
 	lastLog, lastTokens := time.Now(), r.st.Tokens
 	for r.st.StageStep < total {
-		if ctx.Err() != nil {
+		if r.stopRequested(ctx) {
 			return r.interrupted(m, rc)
 		}
 		// Read the whole accumulated batch first: the loss is normalised over all its counted
 		// targets, not averaged over micro-batch means.
 		count := 0
 		for a := range batches {
-			if batches[a], err = pipe.Next(); err != nil {
+			if onl != nil {
+				batches[a], err = onl.next(r.st.StageStep)
+			} else {
+				batches[a], err = pipe.Next()
+			}
+			if err != nil {
 				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			if obj != nil {
+				continue // DPO's loss is a mean over pairs, not over targets
 			}
 			targets[a] = layers.CausalTargets(batches[a].Labels, batches[a].B, batches[a].T)
 			for _, t := range targets[a] {
@@ -221,9 +299,35 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 		}
 		var ceSum, auxSum float64
 		var tokens int64
-		for a, b := range batches {
+		comm := r.opt.Comm
+		var dpoVals map[string]float64
+		var dpoPairs float64
+		for a, full := range batches {
+			if r.adapters != nil {
+				r.adapters.Train(r.st.Step+1, a) // dropout masks keyed by (step, micro-batch)
+			}
+			if obj != nil {
+				v, err := obj.Step(tp, full, 1/float64(accum))
+				if err != nil {
+					return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+				}
+				if dpoVals == nil {
+					dpoVals = map[string]float64{}
+				}
+				n := v["dpo/pairs"]
+				for k, x := range v {
+					if k != "dpo/pairs" {
+						dpoVals[k] += x * n
+					}
+				}
+				dpoPairs += n
+				tokens += int64(full.B*full.T - full.Padding)
+				continue
+			}
+			b := shard(full, comm.Rank(), comm.Size())
+			tgt := shardTargets(targets[a], full, comm.Rank(), comm.Size())
 			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
-			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), targets[a], float64(count))
+			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), tgt, float64(count))
 			if len(out.RouterLogits) > 0 {
 				aux, v := moe.LoadBalancingLoss(tp, out.RouterLogits, m.Config.NumExperts, m.Config.NumExpertsPerTok)
 				loss = moe.AddScaled(tp, loss, aux, m.Config.RouterAuxLossCoef/float64(accum))
@@ -231,9 +335,27 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			}
 			tp.Backward(loss)
 			ceSum += sum
-			tokens += int64(b.B*b.T - b.Padding)
+			tokens += int64(full.B*full.T - full.Padding)
+		}
+		if comm.Size() > 1 {
+			if err := allReduceGrads(comm, params); err != nil {
+				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			sums := []float64{ceSum, auxSum}
+			if err := comm.AllReduceSumFloat64(sums); err != nil {
+				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
+			}
+			ceSum, auxSum = sums[0], sums[1]/float64(comm.Size())
 		}
 		loss := ceSum / float64(max(count, 1))
+		if obj != nil { // pair-weighted means over the micro-batches
+			for k := range dpoVals {
+				dpoVals[k] /= max(dpoPairs, 1)
+			}
+			loss = dpoVals["loss"]
+			delete(dpoVals, "loss")
+			dpoVals["dpo/pairs"] = dpoPairs
+		}
 		norm, coef := optim.ClipCoef(params, *rc.Optim.GradClip)
 		step := r.st.Step + 1
 		if bad(loss) || bad(norm) {
@@ -253,27 +375,50 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			now := time.Now()
 			vals := map[string]float64{"loss": loss, "lr": float64(lr), "grad_norm": norm,
 				"tokens": float64(r.st.Tokens), "tokens_per_s": float64(r.st.Tokens-lastTokens) / now.Sub(lastLog).Seconds()}
-			if m.Config.NumExperts > 0 {
+			if m.Config.NumExperts > 0 && obj == nil {
 				vals["moe/aux_loss"] = auxSum / float64(accum)
+			}
+			for k, v := range dpoVals {
+				vals[k] = v
+			}
+			if onl != nil && onl.sampled != nil { // a round was sampled during this step
+				for k, v := range onl.sampled {
+					vals[k] = v
+				}
+				onl.sampled = nil
 			}
 			if err := r.sink.Write(metrics.Record{Step: step, Stage: stage.Name, Values: vals}); err != nil {
 				return err
 			}
 			lastLog, lastTokens = now, r.st.Tokens
 		}
-		if rc.Train.EvalEvery > 0 && (step%rc.Train.EvalEvery == 0 || r.st.StageDone) {
+		if lead && rc.Train.EvalEvery > 0 && (step%rc.Train.EvalEvery == 0 || r.st.StageDone) {
 			if err := r.eval(rc, stage.Name, tok); err != nil {
 				return err
 			}
 		}
-		r.st.Data = pipe.State()
+		if pipe != nil {
+			r.st.Data = pipe.State()
+		}
+		if testHook != nil {
+			testHook("step", step)
+		}
 		if r.st.StageDone || (rc.Train.CheckpointEvery > 0 && r.st.StageStep%rc.Train.CheckpointEvery == 0) {
 			if err := r.save(rc); err != nil {
 				return err
 			}
 		}
-		_ = B
-		_ = T
+	}
+	if !lead {
+		return nil
+	}
+	if r.adapters != nil {
+		r.adapters.Eval()
+	}
+	if onl != nil {
+		if err := r.heldOut(onl, stage.Name); err != nil {
+			return err
+		}
 	}
 	if rc.Eval.Passkey > 0 {
 		acc, err := passkey(m, tok, rc.Data.SeqLen, rc.Eval.Passkey, rc.Train.Seed)
@@ -394,8 +539,8 @@ func openPipeline(rc recipes.Recipe, sources []recipes.Source, tok *tokenizer.To
 		streams = append(streams, data.NewStream(src, shuffle, seed+uint64(i)))
 		weights = append(weights, s.Weight)
 	}
-	if task == data.TaskPreference {
-		return nil, fmt.Errorf("%s: preference data trains with DPO, which gwen train does not run yet", rc.Name)
+	if task == data.TaskPreference && rc.DPO == nil {
+		return nil, fmt.Errorf("%s: preference data trains with DPO: add a dpo section to the recipe", rc.Name)
 	}
 	mix, err := data.NewMixture(streams, weights, seed)
 	if err != nil {
@@ -423,6 +568,9 @@ func (r *run) eval(rc recipes.Recipe, stage string, tok *tokenizer.Tokenizer) er
 		return err
 	}
 	defer pipe.Close()
+	if r.adapters != nil {
+		r.adapters.Eval()
+	}
 	var sum float64
 	var count int
 	V := r.model.Config.VocabSize
@@ -446,11 +594,16 @@ func (r *run) save(rc recipes.Recipe) error {
 	if r.lastSave == r.st.Step {
 		return nil
 	}
+	if r.opt.Comm.Rank() != 0 { // rank 0 writes; the others only note where it is
+		r.lastSave, r.lastDir = r.st.Step, filepath.Join(r.ckRoot, checkpointName(r.st.Step))
+		return nil
+	}
 	r.st.RNG = map[string]string{
 		"data_mixture": base64.StdEncoding.EncodeToString(r.st.Data.Mixture.RNG),
 		"init":         fmt.Sprintf("seed %d, drawn once before step 1", rc.Train.Seed),
 	}
-	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints)
+	r.st.Base = r.base
+	dir, err := saveCheckpoint(r.ckRoot, r.st, r.model, r.adapters, r.base, r.adam, rc.Tokenizer, r.recipe, rc.Train.KeepCheckpoints, r.st.Reference)
 	if err != nil {
 		return err
 	}
@@ -466,4 +619,76 @@ func (r *run) interrupted(m *layers.Model, rc recipes.Recipe) error {
 		}
 	}
 	return ErrInterrupted
+}
+
+// setupAdapters attaches the stage's LoRA adapters (once: later LoRA stages go on training the
+// same ones), freezing the model, and restores them from a LoRA checkpoint when resuming.
+func (r *run) setupAdapters(si int, rc recipes.Recipe, from *checkpoint) error {
+	if rc.LoRA == nil {
+		if r.adapters != nil {
+			return fmt.Errorf("%s: stage %q trains the full model after a LoRA stage; LoRA stages must come last", r.plan.File, r.plan.Stages[si].Name)
+		}
+		return nil
+	}
+	if r.adapters == nil {
+		if r.base == "" {
+			switch {
+			case si == 0 && rc.Model.Path != "":
+				abs, err := filepath.Abs(rc.Model.Path)
+				if err != nil {
+					return err
+				}
+				r.base = abs
+			case si > 0 && r.lastDir != "":
+				r.base = r.lastDir // the previous stage's final checkpoint: kept by prune
+			default:
+				return fmt.Errorf("%s: LoRA trains adapters on a saved base: set model.path, or put a full training stage first", r.plan.File)
+			}
+		}
+		l := rc.LoRA
+		cfg := lora.Config{R: l.R, Alpha: l.Alpha, Dropout: l.Dropout, Layers: l.Layers, UseRSLoRA: l.UseRSLoRA, InitFrom: l.InitFrom,
+			TargetModules: lora.Targets{Names: l.TargetModules.Names, Pattern: l.TargetModules.Pattern}}
+		set, err := lora.Attach(r.model, cfg, rc.Train.Seed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.plan.File, err)
+		}
+		r.adapters = set
+		if rc.Model.Dtype == "bf16" {
+			r.model.UseBF16Weights()
+			if err := r.model.DropFP32Weights(); err != nil { // the frozen base in bf16 only
+				return err
+			}
+		}
+	}
+	if from != nil && from.State.Base != "" {
+		if err := r.adapters.LoadDir(from.Dir); err != nil {
+			return fmt.Errorf("resuming from %s: %w", from.Dir, err)
+		}
+	}
+	return nil
+}
+
+// stopRequested reports whether the run should stop (Ctrl-C, SIGTERM): under data parallelism
+// the ranks agree first, so that all stop at the same step.
+func (r *run) stopRequested(ctx context.Context) bool {
+	stop := 0.0
+	if ctx.Err() != nil {
+		stop = 1
+	}
+	if c := r.opt.Comm; c.Size() > 1 {
+		buf := []float64{stop}
+		if err := c.AllReduceSumFloat64(buf); err == nil {
+			stop = buf[0]
+		}
+	}
+	return stop > 0
+}
+
+// heldOut records the mean rule reward of samples on online DPO's held-out prompts.
+func (r *run) heldOut(o *online, stage string) error {
+	vals, err := o.heldOutReward()
+	if err != nil || vals == nil {
+		return err
+	}
+	return r.sink.Write(metrics.Record{Step: r.st.Step, Stage: stage, Eval: true, Values: vals})
 }

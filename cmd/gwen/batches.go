@@ -13,8 +13,8 @@ import (
 )
 
 // dataBatches is `gwen data batches FILES… --tokenizer DIR [--task pretrain|sft|preference]
-// [--rows B] [--seq-len T] [--batches N] [--pack] [--truncate] [--shuffle --seed S]
-// [--workers W] [--quiet]`: it runs the training data pipeline over the files (one stream) and
+// [--format tokens] [--rows B] [--seq-len T] [--batches N] [--pack] [--truncate]
+// [--shuffle --seed S] [--workers W] [--quiet]`: it runs the training data pipeline over the files (one stream) and
 // prints each batch as a JSON line {"ids", "labels", "pos", "doc_start"[, "response"]} of B
 // rows, then a summary line {"summary": …} with tokens/s and the pipeline state.
 func dataBatches(args []string, stdout, stderr io.Writer) error {
@@ -22,6 +22,7 @@ func dataBatches(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	task := fs.String("task", "pretrain", "pretrain, sft or preference")
 	column := fs.String("column", "", "text or messages column (default by task)")
+	format := fs.String("format", "", "example kind (default by task: text, chat or preference); tokens for pre-tokenized pretraining ids")
 	tokDir := fs.String("tokenizer", "", "model folder with tokenizer.json (required)")
 	rows := fs.Int("rows", 1, "rows per batch (preference: pairs per batch)")
 	seqLen := fs.Int("seq-len", 512, "tokens per row")
@@ -33,16 +34,9 @@ func dataBatches(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "shuffle seed")
 	workers := fs.Int("workers", 0, "tokenizer goroutines (0: the pipeline default, min(2, cores))")
 	quiet := fs.Bool("quiet", false, "print only the summary")
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseFilesAndFlags(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(files) == 0 || *tokDir == "" {
 		return fmt.Errorf("%w: gwen data batches FILES… --tokenizer DIR [--task pretrain|sft|preference] [--rows B] [--seq-len T] [--batches N]", errUsage)
@@ -51,12 +45,17 @@ func dataBatches(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	format := map[data.Task]data.Format{data.TaskPretrain: data.FormatText, data.TaskSFT: data.FormatChat, data.TaskPreference: data.FormatPreference}[t]
+	f := map[data.Task]data.Format{data.TaskPretrain: data.FormatText, data.TaskSFT: data.FormatChat, data.TaskPreference: data.FormatPreference}[t]
+	if *format != "" {
+		if f, err = data.ParseFormat(*format); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	tok, err := tokenizer.Load(*tokDir)
 	if err != nil {
 		return err
 	}
-	src, err := data.Open(files, data.Spec{Format: format, Column: *column})
+	src, err := data.Open(files, data.Spec{Format: f, Column: *column})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/kernels"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/moe"
 	"github.com/gwen-ml/gwen/optim"
 )
@@ -61,6 +62,63 @@ type benchResult struct {
 }
 
 func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := benchConfig(o.config)
+	if err != nil {
+		return err
+	}
+	m, err := layers.New(*cfg)
+	if err != nil {
+		return err
+	}
+	m.InitRandom(0, 0.02)
+	m.BF16 = o.dtype == "bf16"
+	m.Checkpointing = o.checkpointing
+	if o.mode == "decode" {
+		if o.cpuProfile != "" { // decode profiles every run, warm-up included
+			stop, err := startCPUProfile(o.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		return benchDecode(m, o.config, o.dtype, o.prompt, o.newTokens, o.warmup, o.steps, stdout)
+	}
+	params := m.Params()
+	if o.lora > 0 { // rank-r adapters on every projection; the base frozen (bf16 only with --dtype bf16)
+		cfg := lora.DefaultConfig()
+		cfg.R, cfg.Alpha = o.lora, float64(2*o.lora)
+		set, err := lora.Attach(m, cfg, 0)
+		if err != nil {
+			return err
+		}
+		if m.BF16 {
+			m.UseBF16Weights()
+			if err := m.DropFP32Weights(); err != nil {
+				return err
+			}
+		}
+		params = set.Params()
+	}
+	times, losses, err := benchSteps(m, params, o)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(stepResult(m, o, times, losses))
+}
+
+// benchOpts are gwen bench's flags, checked.
+type benchOpts struct {
+	config, mode, dtype, cpuProfile              string
+	prompt, newTokens, batch, seq, warmup, steps int
+	lora                                         int
+	checkpointing, peak                          bool
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (*benchOpts, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgName := fs.String("config", "small", "small, small-moe (bench_torch.py's models) or a config.json path")
@@ -73,56 +131,45 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	steps := fs.Int("steps", 5, "timed steps")
 	checkpointing := fs.Bool("checkpointing", false, "recompute each block in backward")
+	loraRank := fs.Int("lora", 0, "train: rank of LoRA adapters on every projection of a frozen base (0: full training)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	measurePeak := fs.Bool("peak", true, "measure the machine's GEMM peak for MFU (2048³ GEMMs, a few seconds)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if (*mode != "train" && *mode != "forward" && *mode != "decode") || (*dtype != "f32" && *dtype != "bf16") || *steps < 1 || *batch < 1 || *seq < 1 {
-		return fmt.Errorf("%w: --mode train|forward|decode, --dtype f32|bf16, positive --steps/--batch/--seq", errUsage)
+		return nil, fmt.Errorf("%w: --mode train|forward|decode, --dtype f32|bf16, positive --steps/--batch/--seq", errUsage)
 	}
-	cfg, err := benchConfig(*cfgName)
-	if err != nil {
-		return err
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		return err
-	}
-	m.InitRandom(0, 0.02)
-	m.BF16 = *dtype == "bf16"
-	m.Checkpointing = *checkpointing
+	return &benchOpts{config: *cfgName, mode: *mode, dtype: *dtype, cpuProfile: *cpuProfile,
+		prompt: *promptLen, newTokens: *newTokens, batch: *batch, seq: *seq, warmup: *warmup, steps: *steps,
+		checkpointing: *checkpointing, peak: *measurePeak, lora: *loraRank}, nil
+}
 
-	if *mode == "decode" {
-		if *cpuProfile != "" { // decode profiles every run, warm-up included
-			stop, err := startCPUProfile(*cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
-		return benchDecode(m, *cfgName, *dtype, *promptLen, *newTokens, *warmup, *steps, stdout)
-	}
-	B, T := *batch, *seq
+// benchSteps runs o.warmup untimed then o.steps timed steps on random tokens: a forward with
+// no tape (--mode forward), or forward, cross-entropy (+ MoE router losses), backward,
+// clipping and AdamW (--mode train). It returns each timed step's seconds and the losses.
+func benchSteps(m *layers.Model, params []*autograd.Tensor, o *benchOpts) (times, losses []float64, err error) {
+	B, T, V := o.batch, o.seq, m.Config.VocabSize
 	r := rand.New(rand.NewPCG(0, 0))
 	ids := make([]int32, B*T)
 	for i := range ids {
-		ids[i] = int32(r.IntN(cfg.VocabSize))
+		ids[i] = int32(r.IntN(V))
 	}
 	targets := layers.CausalTargets(ids, B, T)
-	params := m.Params()
 	opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 	in := layers.Input{IDs: ids, B: B, T: T}
 
-	var losses []float64
+	// The training step below is the trainer's inner loop in miniature; when package train
+	// lands, it owns this loop (batching, accumulation, clipping, the optimizer step) and
+	// gwen bench --mode train times train's step instead of its own copy.
 	tp := autograd.NewTape() // reused by every step: it recycles the activations' memory
 	step := func() {
-		if *mode == "forward" {
+		if o.mode == "forward" {
 			m.Forward(nil, in)
 			return
 		}
 		out := m.Forward(tp, in)
-		ce, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, cfg.VocabSize), targets, 0)
+		ce, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, V), targets, 0)
 		loss, _ := moe.AddRouterLosses(tp, ce, out.RouterLogits, &m.Config, 0)
 		losses = append(losses, float64(loss.Data[0]))
 		tp.Backward(loss)
@@ -130,38 +177,44 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		opt.UpdateScaled(params, 1e-4, coef)
 		optim.ZeroGrad(params)
 	}
-	var times []float64
-	for i := 0; i < *warmup+*steps; i++ {
-		if i == *warmup && *cpuProfile != "" {
-			stop, err := startCPUProfile(*cpuProfile)
+	for i := 0; i < o.warmup+o.steps; i++ {
+		if i == o.warmup && o.cpuProfile != "" {
+			stop, err := startCPUProfile(o.cpuProfile)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			defer stop()
 		}
 		t0 := time.Now()
 		step()
-		if i >= *warmup {
+		if i >= o.warmup {
 			times = append(times, time.Since(t0).Seconds())
 		}
 	}
+	return times, losses, nil
+}
+
+// stepResult is the JSON line of a train or forward benchmark: throughput from the median
+// step, FLOPs by bench_torch.py's model, and MFU against the measured GEMM peak.
+func stepResult(m *layers.Model, o *benchOpts, times, losses []float64) benchResult {
 	sorted := slices.Sorted(slices.Values(times))
 	med := sorted[len(sorted)/2]
 	if len(sorted)%2 == 0 {
 		med = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 	}
-	nTok, attnCoef := flopModel(cfg)
-	tokens := float64(B * T)
+	T := o.seq
+	nTok, attnCoef := flopModel(&m.Config)
+	tokens := float64(o.batch * T)
 	flops := tokens * (2*float64(nTok) + float64(attnCoef*T))
-	if *mode == "train" {
+	if o.mode == "train" {
 		flops = tokens * (6*float64(nTok) + 3*float64(attnCoef*T))
 	}
 	peak := math.NaN()
-	if *measurePeak {
-		peak = gemmPeak(*dtype == "bf16")
+	if o.peak {
+		peak = gemmPeak(o.dtype == "bf16")
 	}
 	res := benchResult{
-		Name: *mode + "_" + *dtype, Model: *cfgName, Batch: B, Seq: T,
+		Name: o.mode + loraSuffix(o.lora) + "_" + o.dtype, Model: o.config, Batch: o.batch, Seq: T,
 		TokensPerS: tokens / med, TokensPerSBest: tokens / sorted[0], StepSMedian: med, StepS: times,
 		FlopsPerStep: flops, AchievedGFLOPs: flops / med / 1e9, PeakRSSMB: peakRSSMB(), Threads: runtime.GOMAXPROCS(0),
 		Backend: kernels.BLASBackend(), Losses: losses, MatmulParamsTok: nTok,
@@ -169,7 +222,7 @@ func cmdBench(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if !math.IsNaN(peak) {
 		res.GemmPeakGFLOPs, res.MFU = peak, res.AchievedGFLOPs/peak
 	}
-	return json.NewEncoder(stdout).Encode(res)
+	return res
 }
 
 // flopModel is bench_torch.py's: matmul parameters touched per token (lm_head, attention
@@ -312,4 +365,12 @@ func benchDecode(m *layers.Model, name, dtype string, P, N, warmup, runs int, st
 		WeightGBPerS: float64(weightBytes*nTok) * float64(N) / dec / 1e9,
 		PeakRSSMB:    peakRSSMB(), Backend: kernels.BLASBackend(), MatmulParamsTok: nTok,
 	})
+}
+
+// loraSuffix names a LoRA benchmark (train_lora16_bf16) apart from full training.
+func loraSuffix(r int) string {
+	if r == 0 {
+		return ""
+	}
+	return fmt.Sprintf("_lora%d", r)
 }

@@ -15,35 +15,31 @@ import (
 	"github.com/gwen-ml/gwen/data/tokenizer"
 )
 
-// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference] [--column NAME]
-// [--tokenizer DIR]` (the tokenizer only for stats), or `gwen data batches …` (batches.go).
+// cmdData is `gwen data cat|stats FILES… [--format text|chat|preference|tokens] [--column NAME]
+// [--tokenizer DIR]` (the tokenizer only for stats), `gwen data batches …` (batches.go), or
+// `gwen data synth math …` (synth.go).
 func cmdData(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: gwen data cat|stats|batches FILES… [--format text|chat|preference] [--column NAME]", errUsage)
+		return fmt.Errorf("%w: gwen data cat|stats|batches FILES… [--format text|chat|preference] [--column NAME], or gwen data synth math --out FILE.parquet", errUsage)
 	}
 	sub, rest := args[0], args[1:]
 	if sub == "batches" {
 		return dataBatches(rest, stdout, stderr)
 	}
+	if sub == "synth" {
+		return dataSynth(rest, stdout, stderr)
+	}
 	if sub != "cat" && sub != "stats" {
-		return fmt.Errorf("%w: unknown data subcommand %q (want cat, stats or batches)", errUsage, sub)
+		return fmt.Errorf("%w: unknown data subcommand %q (want cat, stats, batches or synth)", errUsage, sub)
 	}
 	fs := flag.NewFlagSet("data "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "example kind: text, chat or preference")
-	column := fs.String("column", "", `text column (default "text") or messages column (default "messages")`)
+	format := fs.String("format", "text", "example kind: text, chat, preference or tokens")
+	column := fs.String("column", "", `text column (default "text"), messages column (default "messages") or token ids column (default "input_ids")`)
 	tokDir := fs.String("tokenizer", "", "stats: also count tokens with the tokenizer.json of this model folder")
-	// Files and flags may come in any order.
-	var files []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseFilesAndFlags(fs, rest)
+	if err != nil {
+		return err
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("%w: no Parquet files given", errUsage)
@@ -110,6 +106,10 @@ func dataCat(src *data.Source, f data.Format, stdout io.Writer) error {
 			v = struct {
 				Messages []jsonMessage `json:"messages"`
 			}{jsonMessages(ex.Messages)}
+		case f == data.FormatTokens:
+			v = struct {
+				IDs []int32 `json:"ids"`
+			}{ex.IDs}
 		case ex.ChosenMessages != nil:
 			v = struct {
 				Prompt   string        `json:"prompt"`
@@ -137,6 +137,7 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 		data.FormatText:       {"text"},
 		data.FormatChat:       {"conversation", "messages (count)"},
 		data.FormatPreference: {"prompt", "chosen", "rejected"},
+		data.FormatTokens:     {"ids"},
 	}[f]
 	lens := make([][]int, len(fields))
 	toks := make([][]int, len(fields))
@@ -186,6 +187,8 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 			count(0, ex.Prompt)
 			count(1, ex.Chosen)
 			count(2, ex.Rejected)
+		case data.FormatTokens:
+			lens[0] = append(lens[0], len(ex.IDs))
 		}
 	}
 	c := src.Counts()
@@ -195,7 +198,11 @@ func dataStats(src *data.Source, f data.Format, tok *tokenizer.Tokenizer, stdout
 	fmt.Fprintf(&b, "examples    %d\n", c.Examples)
 	fmt.Fprintf(&b, "skipped     %d (NULL rows %d, NULL messages %d, empty lists %d, unpaired %d)\n",
 		c.Skipped(), c.NullRows, c.NullMessages, c.EmptyLists, c.Unpaired)
-	table(&b, "length (chars)", fields, lens)
+	title := "length (chars)"
+	if f == data.FormatTokens {
+		title = "length (ids)"
+	}
+	table(&b, title, fields, lens)
 	if tok != nil {
 		table(&b, "length (tokens)", fields, toks)
 	}
@@ -238,4 +245,20 @@ func percentile(v []int, p float64) int {
 		k = len(v) - 1
 	}
 	return v[k]
+}
+
+// parseFilesAndFlags parses args with fs, files and flags in any order (flag.Parse stops at
+// the first non-flag); it returns the files.
+func parseFilesAndFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return files, nil
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +25,59 @@ import (
 // ~ N(0, initializer_range²), the padding row of the embedding zero, RMSNorm weights 1): the
 // starting point of pretraining from scratch.
 func cmdInit(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseInitFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, std, pad, err := loadInitConfig(o.cfgPath, o.std)
+	if err != nil {
+		return err
+	}
+	if err := checkOutDir(o.outDir); err != nil {
+		return err
+	}
+	var tokFiles []string
+	if o.tokDir != "" {
+		if tokFiles, err = checkTokenizer(o.tokDir, cfg.VocabSize); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	tensors, err := paramLayout(cfg, o.dtype)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.cfgPath, err)
+	}
+	var files int
+	err = durable.WriteDir(o.outDir, func(tmp string) error { // no half model after a crash
+		ri := layers.NewRandomInit(o.seed, std, pad)
+		fill := func(t *safetensors.Tensor) error { ri.Fill(t.Name, t.Shape, t.F32); return nil }
+		if files, err = safetensors.WriteShards(tmp, tensors, nil, o.maxShard, fill); err != nil {
+			return err
+		}
+		if err := writeConfig(filepath.Join(tmp, "config.json"), *cfg, o.dtype); err != nil {
+			return err
+		}
+		return copyFiles(tmp, o.tokDir, tokFiles)
+	})
+	if err != nil {
+		return err
+	}
+	n := numParams(tensors)
+	fmt.Fprintf(stdout, "wrote %s: %d parameters (%.1fM) as %s in %d file(s), std %g, seed %d, %.1fs\n",
+		o.outDir, n, float64(n)/1e6, o.dtype, files, std, o.seed, time.Since(start).Seconds())
+	return nil
+}
+
+// initOpts are gwen init's flags, checked; std is 0 when --std is not given.
+type initOpts struct {
+	cfgPath, outDir, tokDir string
+	dtype                   safetensors.DType
+	maxShard                int64
+	seed                    uint64
+	std                     float64
+}
+
+func parseInitFlags(args []string, stderr io.Writer) (*initOpts, error) {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config.json of the model to create (model_type qwen3 or qwen3_moe)")
@@ -36,120 +88,84 @@ func cmdInit(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	std := fs.Float64("std", 0, "standard deviation of the weights (default: config.json's initializer_range, else 0.02)")
 	tokDir := fs.String("tokenizer", "", "folder whose tokenizer.json and tokenizer_config.json are copied into the model folder")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *cfgPath == "" || *outDir == "" || fs.NArg() > 0 {
-		return fmt.Errorf("%w: need --config CONFIG.json --out DIR", errUsage)
+		return nil, fmt.Errorf("%w: need --config CONFIG.json --out DIR", errUsage)
 	}
-	diskType := map[string]safetensors.DType{"f32": safetensors.F32, "bf16": safetensors.BF16}[*dtype]
-	if diskType == "" {
-		return fmt.Errorf("%w: --dtype %q (f32 or bf16)", errUsage, *dtype)
+	o := &initOpts{cfgPath: *cfgPath, outDir: *outDir, tokDir: *tokDir, seed: *seed}
+	o.dtype = map[string]safetensors.DType{"f32": safetensors.F32, "bf16": safetensors.BF16}[*dtype]
+	if o.dtype == "" {
+		return nil, fmt.Errorf("%w: --dtype %q (f32 or bf16)", errUsage, *dtype)
 	}
-	maxShard, err := parseByteSize(*shardSize)
-	if err != nil {
-		return fmt.Errorf("%w: --shard-size: %v", errUsage, err)
+	var err error
+	if o.maxShard, err = parseByteSize(*shardSize); err != nil {
+		return nil, fmt.Errorf("%w: --shard-size: %v", errUsage, err)
 	}
 	stdSet := false
 	fs.Visit(func(f *flag.Flag) { stdSet = stdSet || f.Name == "std" })
 	if stdSet && (!(*std > 0) || math.IsInf(*std, 0)) {
-		return fmt.Errorf("%w: --std %g must be positive", errUsage, *std)
+		return nil, fmt.Errorf("%w: --std %g must be positive", errUsage, *std)
 	}
+	if stdSet {
+		o.std = *std
+	}
+	return o, nil
+}
 
-	cfg, err := layers.LoadConfig(*cfgPath)
-	if err != nil {
-		return err
+// loadInitConfig reads config.json and the initialisation it implies: std (the flag's when
+// not 0, else initializer_range) and the padding row (-1 for none).
+func loadInitConfig(path string, flagStd float64) (cfg *layers.Config, std float64, pad int, err error) {
+	if cfg, err = layers.LoadConfig(path); err != nil {
+		return nil, 0, 0, err
 	}
-	sigma := *std
-	if !stdSet {
-		if sigma, err = initializerRange(cfg); err != nil {
-			return fmt.Errorf("%s: %w", *cfgPath, err)
+	std = flagStd
+	if std == 0 {
+		if std, err = cfg.InitializerRange(); err != nil {
+			return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	pad, err := paddingRow(cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *cfgPath, err)
+	if pad, err = cfg.PaddingIdx(); err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := checkOutDir(*outDir); err != nil {
-		return err
-	}
-	var tokFiles []string
-	if *tokDir != "" {
-		if tokFiles, err = checkTokenizer(*tokDir, cfg.VocabSize); err != nil {
-			return err
-		}
-	}
+	return cfg, std, pad, nil
+}
 
-	start := time.Now()
-	tensors, err := paramLayout(cfg, diskType)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *cfgPath, err)
-	}
-	// Everything is written into a temporary folder beside the target, renamed at the end:
-	// an interrupted init leaves no half model behind.
-	var shards int
-	err = durable.WriteDir(*outDir, func(tmp string) error {
-		if shards, err = writeRandomWeights(tmp, tensors, diskType, maxShard, *seed, sigma, pad); err != nil {
-			return err
-		}
-		cfgOut := *cfg
-		cfgOut.TorchDType = map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16"}[diskType]
-		js, err := json.MarshalIndent(cfgOut, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(tmp, "config.json"), append(js, '\n'), 0o644); err != nil {
-			return err
-		}
-		for _, name := range tokFiles {
-			b, err := os.ReadFile(filepath.Join(*tokDir, name))
-			if err != nil {
-				return fmt.Errorf("tokenizer: %w", err)
-			}
-			if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-
+// numParams is the number of values of the tensors.
+func numParams(ts []safetensors.Tensor) int64 {
 	var n int64
-	for _, t := range tensors {
-		n += int64(t.n)
+	for _, t := range ts {
+		size := int64(1)
+		for _, d := range t.Shape {
+			size *= int64(d)
+		}
+		n += size
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d parameters (%.1fM) as %s in %d file(s), std %g, seed %d, %.1fs\n",
-		*outDir, n, float64(n)/1e6, diskType, shards, sigma, *seed, time.Since(start).Seconds())
+	return n
+}
+
+// writeConfig writes cfg as config.json with torch_dtype saying the weights' dtype.
+func writeConfig(path string, cfg layers.Config, dt safetensors.DType) error {
+	cfg.TorchDType = map[safetensors.DType]string{safetensors.F32: "float32", safetensors.BF16: "bfloat16"}[dt]
+	js, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(js, '\n'), 0o644)
+}
+
+// copyFiles copies the named files of folder src into folder dst.
+func copyFiles(dst, src string, names []string) error {
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			return fmt.Errorf("tokenizer: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
-}
-
-// initializerRange is the standard deviation transformers initialises weights with:
-// config.json's initializer_range, 0.02 (Qwen3Config's default) when absent.
-func initializerRange(cfg *layers.Config) (float64, error) {
-	v, ok := cfg.Extra["initializer_range"]
-	if !ok || v == nil {
-		return 0.02, nil
-	}
-	f, ok := v.(float64)
-	if !ok || !(f > 0) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("initializer_range = %v, must be a positive number", v)
-	}
-	return f, nil
-}
-
-// paddingRow is the embedding row transformers zeroes (nn.Embedding's padding_idx =
-// config.pad_token_id), or -1 when config.json sets none.
-func paddingRow(cfg *layers.Config) (int, error) {
-	v, ok := cfg.Extra["pad_token_id"]
-	if !ok || v == nil {
-		return -1, nil
-	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < 0 || f >= float64(cfg.VocabSize) {
-		return 0, fmt.Errorf("pad_token_id = %v, must be a token id in [0, vocab_size %d)", v, cfg.VocabSize)
-	}
-	return int(f), nil
 }
 
 // checkOutDir refuses to write over anything: the folder must not exist or be empty.
@@ -212,118 +228,20 @@ func checkTokenizer(dir string, vocabSize int) ([]string, error) {
 	return files, nil
 }
 
-// paramSpec is one parameter to create: its HF name, shape and size.
-type paramSpec struct {
-	name  string
-	shape []int
-	n     int
-	bytes int64
-}
-
-// paramLayout lists the model's parameters in layers' order (Model.Params) without keeping
-// their memory: New allocates them, but the pages are never touched and become garbage here.
-func paramLayout(cfg *layers.Config, dt safetensors.DType) ([]paramSpec, error) {
+// paramLayout lists the model's parameters in layers' order (Model.Params), without data and
+// without keeping their memory: New allocates them, but the pages are never touched and become
+// garbage here.
+func paramLayout(cfg *layers.Config, dt safetensors.DType) ([]safetensors.Tensor, error) {
 	m, err := layers.New(*cfg)
 	if err != nil {
 		return nil, err
 	}
-	var out []paramSpec
+	var out []safetensors.Tensor
 	for _, p := range m.Params() {
-		out = append(out, paramSpec{name: p.Name, shape: p.Shape, n: len(p.Data), bytes: int64(len(p.Data)) * int64(dt.Bits()/8)})
+		out = append(out, safetensors.Tensor{Name: p.Name, DType: dt, Shape: p.Shape})
 	}
 	runtime.GC() // m is dead here: let its never-touched memory go before the weights are made
 	return out, nil
-}
-
-// writeRandomWeights generates the parameters shard by shard and writes them into dir: one
-// model.safetensors, or model-0000i-of-0000K.safetensors and model.safetensors.index.json when
-// the data is larger than maxShard > 0: parameters in order fill a shard until the next would
-// pass maxShard, and one larger than maxShard is a shard alone (huggingface_hub puts such a
-// tensor before the shard being filled; here the shards keep the parameters' order, which the
-// single random stream needs). Only one shard is resident as fp32 at a time. The values are one stream of a PCG generator over
-// the parameters in order, as Model.InitRandom draws them, so the shard size and dtype never
-// change them: 2-D and larger parameters ~ N(0, std²), 1-D (the RMSNorm weights) = 1; then the
-// embedding's row pad (if pad >= 0) is zeroed. It returns the number of files.
-func writeRandomWeights(dir string, params []paramSpec, dt safetensors.DType, maxShard int64, seed uint64, std float64, pad int) (int, error) {
-	var total int64
-	for _, p := range params {
-		total += p.bytes
-	}
-	var shards [][]paramSpec
-	if maxShard <= 0 || total <= maxShard {
-		shards = [][]paramSpec{params}
-	} else {
-		var cur []paramSpec
-		var size int64
-		for _, p := range params {
-			if size+p.bytes > maxShard && len(cur) > 0 {
-				shards = append(shards, cur)
-				cur, size = nil, 0
-			}
-			cur = append(cur, p)
-			size += p.bytes
-		}
-		if len(cur) > 0 {
-			shards = append(shards, cur)
-		}
-	}
-	largest := 0
-	for _, s := range shards {
-		n := 0
-		for _, p := range s {
-			n += p.n
-		}
-		largest = max(largest, n)
-	}
-	slab := make([]float32, largest) // reused by every shard
-
-	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	weightMap := map[string]string{}
-	meta := map[string]string{"format": "pt"}
-	for i, s := range shards {
-		name := safetensors.SingleFileName
-		if len(shards) > 1 {
-			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(shards))
-		}
-		ts := make([]safetensors.Tensor, len(s))
-		off := 0
-		for j, p := range s {
-			data := slab[off : off+p.n : off+p.n]
-			off += p.n
-			if len(p.shape) == 1 {
-				for k := range data {
-					data[k] = 1
-				}
-			} else {
-				for k := range data {
-					data[k] = float32(r.NormFloat64() * std)
-				}
-			}
-			if p.name == "model.embed_tokens.weight" && pad >= 0 {
-				d := p.shape[1]
-				clear(data[pad*d : (pad+1)*d])
-			}
-			ts[j] = safetensors.Tensor{Name: p.name, DType: dt, Shape: p.shape, F32: data}
-			weightMap[p.name] = name
-		}
-		if err := safetensors.Write(filepath.Join(dir, name), ts, meta); err != nil {
-			return 0, err
-		}
-	}
-	if len(shards) > 1 {
-		index := struct {
-			Metadata  map[string]int64  `json:"metadata"`
-			WeightMap map[string]string `json:"weight_map"`
-		}{map[string]int64{"total_size": total}, weightMap}
-		js, err := json.MarshalIndent(index, "", "  ")
-		if err != nil {
-			return 0, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, safetensors.IndexFileName), append(js, '\n'), 0o644); err != nil {
-			return 0, err
-		}
-	}
-	return len(shards), nil
 }
 
 // parseByteSize reads sizes as huggingface_hub writes them: a number with an optional unit,

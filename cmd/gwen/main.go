@@ -23,11 +23,15 @@ var commands = []command{
 	{"bench", "measure training, forward or decode speed on bench_torch.py's models (JSON lines)", cmdBench},
 	{"init", "write a new model folder with random weights from a config.json (pretraining from scratch)", cmdInit},
 	{"forward", "run a model on token ids; write logits, loss and gradients (check against transformers)", cmdForward},
-	{"data", "print Parquet examples as JSON lines (cat) or count rows and lengths (stats)", cmdData},
+	{"dpo", "eval: DPO log-probs, rewards and loss of preference pairs under a policy and its reference (JSON)", cmdDPO},
+	{"export", "write a LoRA run's adapter as a PEFT folder (lora) or folded into its base model (merged)", cmdExport},
+	{"data", "print Parquet examples as JSON lines (cat), count rows and lengths (stats), or make math data (synth)", cmdData},
 	{"tokenize", "encode JSON lines {\"text\"} to {\"ids\"} with a model's tokenizer, or --decode them", cmdTokenize},
 	{"template", "render conversations with the Qwen3 chat template to {\"text\", \"ids\"}", cmdTemplate},
 	{"generate", "continue a prompt with a model (chat template, streaming; --prompt-ids for JSON)", cmdGenerate},
 	{"chat", "multi-turn chat in the terminal: one user turn per stdin line", cmdChat},
+	{"reward", "score {\"completion\", \"answer\"} JSON lines with rule rewards (format, answer), weighted", cmdReward},
+	{"plot", "draw runs' metrics.jsonl as PNG or SVG panels, runs overlaid (loss, lr, tokens/s)", cmdPlot},
 }
 
 // errUsage marks a mistake in how the command was called (exit code 2, not 1).

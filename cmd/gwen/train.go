@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/gwen-ml/gwen/dist"
 	"github.com/gwen-ml/gwen/recipes"
 	"github.com/gwen-ml/gwen/train"
 )
@@ -28,19 +30,12 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: gwen train RECIPE.yaml [--resume] [key.path=value ...]\n\noverrides are typed as in the file, e.g. out_dir=/tmp/x train.max_steps=100 optim.lr=1e-4\n(a stage's own keys: stages.NAME.train.max_steps=10)\n\nflags:")
 		fs.PrintDefaults()
 	}
-	var positional []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	var file string
 	var overrides []string
@@ -61,9 +56,25 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	comm, err := dist.Open() // one process unless launched by mpirun or srun
+	if err != nil {
+		return err
+	}
+	defer comm.Close()
+	if comm.Size() > 1 {
+		runtime.GOMAXPROCS(dist.Threads(comm)) // before the first GEMM: OpenBLAS and oneDNN follow it
+		if comm.Rank() != 0 {
+			stdout, stderr = io.Discard, io.Discard
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, plan, train.Options{Resume: *resume, Log: stderr, Terminal: isTerminal(stderr)})
+	res, err := train.Run(ctx, plan, train.Options{Resume: *resume, Log: stderr, Terminal: isTerminal(stderr), Comm: comm})
+	if err != nil && !errors.Is(err, train.ErrInterrupted) && comm.Size() > 1 {
+		// The other ranks may wait in a collective this one will never join: end the job.
+		fmt.Fprintf(os.Stderr, "gwen train (rank %d of %d): %v\n", comm.Rank(), comm.Size(), err)
+		dist.Abort(comm, 1)
+	}
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(stderr, "interrupted after step %d; checkpoint %s\ncontinue with: gwen train %s --resume\n", res.State.Step, res.Checkpoint, strings.Join(args, " "))
 		return errInterrupted
@@ -71,8 +82,15 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %s (step %d, %d tokens)\n  metrics:    %s/metrics.jsonl\n  checkpoint: %s\nnext:\n  gwen generate --model %s \"Solve (x+2)^2 = 0\"\n  gwen plot %s\n",
-		res.OutDir, res.State.Step, res.State.Tokens, res.OutDir, res.Checkpoint, res.Checkpoint, res.OutDir)
+	fmt.Fprintf(stdout, "done: %s (step %d, %d tokens)\n  metrics:    %s/metrics.jsonl\n  checkpoint: %s\nnext:\n",
+		res.OutDir, res.State.Step, res.State.Tokens, res.OutDir, res.Checkpoint)
+	if base := res.State.Base; base != "" { // a LoRA run: the checkpoint is a PEFT adapter
+		fmt.Fprintf(stdout, "  gwen generate --model %s --adapter %s --think \"Solve (x+2)^2 = 0\"\n  gwen export merged %s --out %s/merged\n  gwen export lora %s --out %s/adapter\n",
+			base, res.Checkpoint, res.OutDir, res.OutDir, res.OutDir, res.OutDir)
+	} else {
+		fmt.Fprintf(stdout, "  gwen generate --model %s --think \"Solve (x+2)^2 = 0\"\n", res.Checkpoint)
+	}
+	fmt.Fprintf(stdout, "  gwen plot %s\n", res.OutDir)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // Temporaries are named "." + base + ".tmp-" + digits (the file or folder being written) and
@@ -250,4 +251,25 @@ func CleanTemps(parent string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveDir removes the folder dir so that a crash midway never leaves a partial folder under
+// its name: dir is first renamed to a temporary name (which CleanTemps removes after a crash),
+// the rename made durable, then the temporary removed. A missing dir is not an error.
+func RemoveDir(dir string) error {
+	parent, base := filepath.Dir(dir), filepath.Base(dir)
+	trash := filepath.Join(parent, "."+base+".tmp-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	if err := Sync(parent); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return nil
 }

@@ -197,7 +197,8 @@ func (f *File) dropPages(in Info) {
 }
 
 // Int64 returns the named tensor as int64: I64 copied; I32, I16, I8, U32, U16, U8 widened.
-// Any other dtype is an error naming file, tensor and dtype.
+// Any other dtype is an error naming file, tensor and dtype. (One case per dtype, alike in
+// shape: each has its own width and sign extension, which a table of funcs would hide.)
 func (f *File) Int64(name string) ([]int64, error) {
 	in, b, err := f.lookup(name)
 	if err != nil {

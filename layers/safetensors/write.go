@@ -17,7 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gwen-ml/gwen/internal/durable"
-	"github.com/gwen-ml/gwen/kernels"
+	"github.com/gwen-ml/gwen/kernels/bf16"
 )
 
 // Tensor is one tensor to write. The data comes from F32 for the float dtypes (F32 as is, BF16
@@ -184,7 +184,7 @@ func writeData(w io.Writer, t *Tensor) error {
 				le.PutUint32(buf[4*i:], math.Float32bits(f))
 			}
 		case BF16:
-			kernels.F32ToBF16(bits[:], t.F32[start:end])
+			bf16.FromF32s(bits[:], t.F32[start:end])
 			for i := range end - start {
 				le.PutUint16(buf[2*i:], bits[i])
 			}
@@ -271,15 +271,7 @@ var shardPattern = regexp.MustCompile(`^model-\d{5}-of-\d{5}\.safetensors$`)
 // the folder opens as what was just written. metadata goes into every file's header, with
 // "format": "pt" added when it has no "format" (transformers requires it).
 func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShardBytes int64) error {
-	// transformers refuses a file whose metadata lacks "format" (load_state_dict: "does not
-	// contain the valid metadata"), so a model folder always says it holds PyTorch tensors.
-	if _, ok := metadata["format"]; !ok {
-		m := map[string]string{"format": "pt"}
-		for k, v := range metadata {
-			m[k] = v
-		}
-		metadata = m
-	}
+	metadata = withFormat(metadata)
 	var total int64
 	sizes := make([]int64, len(tensors))
 	for i := range tensors {
@@ -300,22 +292,12 @@ func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShard
 	}
 
 	var shards [][]Tensor
-	var cur []Tensor
-	var curSize int64
-	for i, t := range tensors {
-		if sizes[i] > maxShardBytes {
-			shards = append(shards, []Tensor{t})
-			continue
+	for _, idx := range splitShards(sizes, maxShardBytes, false) {
+		shard := make([]Tensor, len(idx))
+		for j, i := range idx {
+			shard[j] = tensors[i]
 		}
-		if curSize+sizes[i] > maxShardBytes {
-			shards = append(shards, cur)
-			cur, curSize = nil, 0
-		}
-		cur = append(cur, t)
-		curSize += sizes[i]
-	}
-	if len(cur) > 0 {
-		shards = append(shards, cur)
+		shards = append(shards, shard)
 	}
 
 	keep := map[string]bool{IndexFileName: true}
@@ -335,6 +317,55 @@ func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShard
 			return err
 		}
 	}
+	if err := writeIndex(dir, total, weightMap); err != nil {
+		return err
+	}
+	return removeStale(dir, keep)
+}
+
+// splitShards groups tensors of the given byte sizes into shards, as indices: in order, each
+// shard filled until the next tensor would pass maxShardBytes. A tensor larger than that gets a
+// shard alone: where it comes when keepOrder, else before the shard being filled, as
+// huggingface_hub's split_state_dict_into_shards does.
+func splitShards(sizes []int64, maxShardBytes int64, keepOrder bool) [][]int {
+	var shards [][]int
+	var cur []int
+	var size int64
+	for i, n := range sizes {
+		if n > maxShardBytes && !keepOrder {
+			shards = append(shards, []int{i})
+			continue
+		}
+		if size+n > maxShardBytes && len(cur) > 0 {
+			shards = append(shards, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, i)
+		size += n
+	}
+	if len(cur) > 0 {
+		shards = append(shards, cur)
+	}
+	return shards
+}
+
+// withFormat is metadata with "format": "pt" added when it has no "format": transformers
+// refuses a file whose metadata lacks it (load_state_dict: "does not contain the valid
+// metadata"), so a model folder always says it holds PyTorch tensors.
+func withFormat(metadata map[string]string) map[string]string {
+	if _, ok := metadata["format"]; ok {
+		return metadata
+	}
+	m := map[string]string{"format": "pt"}
+	for k, v := range metadata {
+		m[k] = v
+	}
+	return m
+}
+
+// writeIndex writes dir/model.safetensors.index.json as huggingface_hub does:
+// {"metadata": {"total_size": N}, "weight_map": {tensor: shard}}, indented by two spaces.
+func writeIndex(dir string, total int64, weightMap map[string]string) error {
 	index := struct {
 		Metadata  map[string]int64  `json:"metadata"`
 		WeightMap map[string]string `json:"weight_map"`
@@ -344,13 +375,92 @@ func WriteDir(dir string, tensors []Tensor, metadata map[string]string, maxShard
 		return fmt.Errorf("safetensors: writing %s: %w", dir, err)
 	}
 	js = append(js, '\n')
-	if err := writeAtomic(filepath.Join(dir, IndexFileName), func(w io.Writer) error {
+	return writeAtomic(filepath.Join(dir, IndexFileName), func(w io.Writer) error {
 		_, err := w.Write(js)
 		return err
-	}); err != nil {
-		return err
+	})
+}
+
+// WriteShards writes a model folder's weights, as WriteDir does, for tensors whose data is
+// made while writing: tensors give Name, DType (F32, BF16 or F16) and Shape, no data, and
+// fill(t) writes tensor t's values into t.F32 (len = its element count; the memory is reused
+// for the next shard). fill is called once per tensor, in the given order, and only one
+// shard's fp32 data is in memory at a time, so a model larger than memory can be made.
+//
+// The split keeps the given order, which fill's single pass needs: tensors fill a shard until
+// the next would pass maxShardBytes, and one larger than maxShardBytes is a shard alone where
+// it comes (WriteDir, as huggingface_hub, puts such a tensor before the shard being filled).
+// It returns the number of weight files written.
+func WriteShards(dir string, tensors []Tensor, metadata map[string]string, maxShardBytes int64, fill func(t *Tensor) error) (int, error) {
+	metadata = withFormat(metadata)
+	var total int64
+	sizes := make([]int64, len(tensors))
+	for i := range tensors {
+		t := tensors[i]
+		if t.DType != F32 && t.DType != BF16 && t.DType != F16 {
+			return 0, fmt.Errorf("safetensors: writing %s: tensor %q: dtype %s (WriteShards makes F32, BF16 or F16)", dir, t.Name, t.DType)
+		}
+		n, err := byteLen(t.DType, t.Shape)
+		if err != nil {
+			return 0, fmt.Errorf("safetensors: writing %s: tensor %q: %w", dir, t.Name, err)
+		}
+		sizes[i] = n
+		total += n
 	}
-	return removeStale(dir, keep)
+	shards := [][]int{make([]int, len(tensors))} // indices into tensors
+	for i := range tensors {
+		shards[0][i] = i
+	}
+	if maxShardBytes > 0 && total > maxShardBytes {
+		shards = splitShards(sizes, maxShardBytes, true)
+	}
+	largest := 0
+	for _, s := range shards {
+		n := 0
+		for _, i := range s {
+			n += int(sizes[i] / int64(tensors[i].DType.Bits()/8))
+		}
+		largest = max(largest, n)
+	}
+	slab := make([]float32, largest) // reused by every shard
+
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("safetensors: writing %s: %w", dir, err)
+	}
+	keep := map[string]bool{}
+	weightMap := map[string]string{}
+	for k, s := range shards {
+		name := SingleFileName
+		if len(shards) > 1 {
+			name = shardName(k+1, len(shards))
+		}
+		keep[name] = true
+		ts := make([]Tensor, len(s))
+		off := 0
+		for j, i := range s {
+			n := int(sizes[i] / int64(tensors[i].DType.Bits()/8))
+			ts[j] = Tensor{Name: tensors[i].Name, DType: tensors[i].DType, Shape: tensors[i].Shape, F32: slab[off : off+n : off+n]}
+			off += n
+			clear(ts[j].F32)
+			if err := fill(&ts[j]); err != nil {
+				return 0, fmt.Errorf("safetensors: writing %s: tensor %q: %w", dir, ts[j].Name, err)
+			}
+			if _, dup := weightMap[ts[j].Name]; dup {
+				return 0, fmt.Errorf("safetensors: writing %s: tensor %q given twice", dir, ts[j].Name)
+			}
+			weightMap[ts[j].Name] = name
+		}
+		if err := Write(filepath.Join(dir, name), ts, metadata); err != nil {
+			return 0, err
+		}
+	}
+	if len(shards) > 1 {
+		keep[IndexFileName] = true
+		if err := writeIndex(dir, total, weightMap); err != nil {
+			return 0, err
+		}
+	}
+	return len(shards), removeStale(dir, keep)
 }
 
 // removeStale removes the weight files of dir that keep does not name.

@@ -1,0 +1,130 @@
+package lora
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
+)
+
+// Shapes: N token rows, In and Out the wrapped Linear's sizes, R the adapter's rank.
+
+// Adapter is a trainable LoRA pair on one Linear (it implements layers.Adapter): the Linear's
+// output becomes y = x·Wᵀ + Scale·(dropout(x)·Aᵀ)·Bᵀ, as PEFT's lora.Linear computes it. A and
+// B are parameters named by their PEFT keys; the base W is not touched.
+type Adapter struct {
+	Name       string           // module path, e.g. model.layers.0.self_attn.q_proj
+	A          *autograd.Tensor // lora_A.weight [R, In]
+	B          *autograd.Tensor // lora_B.weight [Out, R]
+	R, In, Out int
+	Scale      float32
+
+	set *Set
+	key uint64 // FNV-1a of Name: the module's part of its dropout key
+}
+
+// Forward adds the adapter's correction to y = base(x), the Linear's fresh output [.., Out]
+// for x [.., In], and returns y. The sum is written into y itself: y is the base product's
+// output, which nothing has read yet, so an adapted Linear needs no second [N, Out] buffer,
+// and the gradient of the sum flows to the base product unchanged (∂/∂y = 1). With bf16 the
+// inputs of the two products (x and A, then x·Aᵀ and B) are rounded to bfloat16 and
+// accumulated in fp32, and so are backward's (dy, B, x·Aᵀ, and the adapter-input gradient).
+// A disabled set (Set.SetDisabled) returns y unchanged and records nothing.
+func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *autograd.Tensor {
+	s := a.set
+	if s.disabled {
+		return y
+	}
+	n, in := x.Rows()
+	if ny, out := y.Rows(); in != a.In || out != a.Out || ny != n {
+		panic(fmt.Sprintf("lora.Adapter.Forward %s: x %v, y %v; the adapter maps [N, %d] to [N, %d]", a.Name, x.Shape, y.Shape, a.In, a.Out))
+	}
+	r, out, scale := a.R, a.Out, a.Scale
+	gemm := kernels.Sgemm
+	if bf16 {
+		gemm = kernels.SgemmBF16
+	}
+
+	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
+	xd, drop := x.Data, s.dropping()
+	var dkey uint64
+	if drop {
+		dkey = s.dropoutKey(a.key)
+		xd = tp.Alloc(len(x.Data))
+		s.applyDropout(xd, x.Data, dkey)
+	}
+	h := tp.Alloc(n * r) // [N, R] = dropout(x)·Aᵀ
+	gemm(false, true, n, r, in, 1, xd, in, a.A.Data, in, 0, h, r)
+	gemm(false, true, n, out, r, scale, h, r, a.B.Data, r, 1, y.Data, out)
+
+	if !tp.Recording(x, a.A, a.B) {
+		return y
+	}
+	y.RequiresGrad = true
+	A, B := a.A, a.B
+	tp.Record(func() {
+		g := y.Grad() // [N, Out]
+		if g == nil {
+			return
+		}
+		if B.RequiresGrad { // dB[Out,R] = Scale·dyᵀ·h
+			gb, beta := B.GradForWrite()
+			gemm(true, false, out, r, n, scale, g, out, h, r, beta, gb, r)
+		}
+		if !A.RequiresGrad && !x.RequiresGrad {
+			return
+		}
+		dh := tp.Alloc(n * r) // [N, R] = Scale·dy·B
+		gemm(false, false, n, r, out, scale, g, out, B.Data, r, 0, dh, r)
+		if A.RequiresGrad { // dA[R,In] = dhᵀ·dropout(x)
+			ga, beta := A.GradForWrite()
+			gemm(true, false, r, in, n, 1, dh, r, xd, in, beta, ga, in)
+		}
+		if x.RequiresGrad { // dx[N,In] += dropout'(dh·A)
+			if !drop {
+				gemm(false, false, n, in, r, 1, dh, r, A.Data, in, 1, x.GradBuf(), in)
+				return
+			}
+			dxd := tp.Alloc(n * in)
+			gemm(false, false, n, in, r, 1, dh, r, A.Data, in, 0, dxd, in)
+			s.applyDropout(dxd, dxd, dkey) // the same mask and 1/(1-p): a pure function of the key
+			kernels.Add(x.GradBuf(), x.GradBuf(), dxd)
+		}
+	})
+	return y
+}
+
+// newAdapter makes the adapter of module name ([out, in] Linear) with zero weights.
+func newAdapter(s *Set, name string, r, in, out int, sc float32) *Adapter {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return &Adapter{
+		Name: name, R: r, In: in, Out: out, Scale: sc, set: s, key: h.Sum64(),
+		A: autograd.Param(keyPrefix+name+suffixA, make([]float32, r*in), r, in),
+		B: autograd.Param(keyPrefix+name+suffixB, make([]float32, out*r), out, r),
+	}
+}
+
+// initPEFT is PEFT's default initialisation (reset_lora_parameters with
+// init_lora_weights=True): A kaiming-uniform with a=√5, which is U(-1/√in, 1/√in) (torch's
+// kaiming_uniform_: gain √(2/(1+a²)) = √(1/3), bound gain·√(3/fan_in), fan_in = in), and B
+// zero, so the adapted model starts equal to the base. A's values come from a PCG seeded by
+// (seed, the module's name), so each module's draw does not depend on which others are adapted.
+func (a *Adapter) initPEFT(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, a.key))
+	bound := 1 / math.Sqrt(float64(a.In))
+	for i := range a.A.Data {
+		a.A.Data[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+	clear(a.B.Data)
+}
+
+// mix64 is SplitMix64's finaliser: a bijection of 64-bit values with full avalanche.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
