@@ -18,13 +18,16 @@ import (
 
 // TestBuiltinRecipes loads every recipe shipped under recipes/ as a user would, from the
 // repository root, so that renaming a key or moving a bundled file breaks a test and not the
-// README's first command. A data path that does not exist (the placeholders of
-// recipes/pretrain/, or files generated later such as assets/corpus/math.parquet) must fail the
-// load with an error naming the recipe's line and that source's path; the recipe must then
-// load with the path pointed at a real Parquet file by a command-line override.
+// README's first command. A path that does not exist (the placeholders of recipes/pretrain/, or
+// a model folder the user brings) must fail the load with an error naming the recipe's line
+// and that key; the recipe must then load with the path pointed at a stand-in of the right kind
+// by a command-line override. The pretraining recipes must hold the three stages of Qwen3.
 func TestBuiltinRecipes(t *testing.T) {
 	var files []string
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
 			files = append(files, filepath.Join("recipes", p))
 		}
@@ -38,25 +41,28 @@ func TestBuiltinRecipes(t *testing.T) {
 			t.Errorf("%s is missing (found %v)", want, files)
 		}
 	}
-	stand := filepath.Join(t.TempDir(), "text.parquet")
-	writeText(t, stand, 3)
 	t.Chdir("..") // recipes name files relative to the repository root, as the README runs them
+	stand := standIns(t)
 
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {
-			missing := missingSources(t, file)
+			missing := missingPaths(t, file)
 			var overrides []string
 			for _, m := range missing {
-				overrides = append(overrides, m.key+"="+stand)
+				sub, ok := stand[m.kind]
+				if !ok {
+					t.Fatalf("%s: %s is missing and this test has no stand-in for %q; add one", file, m.key, m.kind)
+				}
+				overrides = append(overrides, m.key+"="+sub)
 			}
 			if len(missing) > 0 {
-				t.Logf("missing data (pointed at a stand-in): %v", overrides)
+				t.Logf("missing (pointed at stand-ins): %v", overrides)
 				_, err := recipes.Load(file, nil)
 				var re *recipes.Error
 				if !errors.As(err, &re) {
 					t.Fatalf("loading with %s missing: got %v, want a *recipes.Error", missing[0].path, err)
 				}
-				if re.File != file || re.Line == 0 || !strings.HasSuffix(re.Key, ".path") || !strings.Contains(re.Msg, missing[0].path) {
+				if re.File != file || re.Line == 0 || !strings.HasSuffix(re.Key, ".path") || !strings.Contains(err.Error(), missing[0].path) {
 					t.Errorf("loading with %s missing: %q (file %q line %d key %q), want %s:LINE naming a .path and %s",
 						missing[0].path, err, re.File, re.Line, re.Key, file, missing[0].path)
 				}
@@ -65,7 +71,9 @@ func TestBuiltinRecipes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkPretrainStages(t, plan)
+			if file == "recipes/quickstart.yaml" || strings.HasPrefix(file, "recipes/pretrain/") {
+				checkPretrainStages(t, plan)
+			}
 		})
 	}
 }
@@ -112,59 +120,117 @@ func checkPretrainStages(t *testing.T, plan *recipes.Plan) {
 	}
 }
 
-type source struct{ key, path string }
+// missingPath is a path in a recipe file that names nothing, and the override key that
+// addresses it (model.path, data.train.0.path, stages.NAME.data.eval.1.path, …).
+type missingPath struct{ key, path, kind string }
 
-// missingSources returns, for every data source in the recipe file whose path matches no file,
-// the override key that addresses it (data.train.0.path, stages.NAME.data.eval.1.path, …).
-func missingSources(t *testing.T, file string) []source {
+type sourceDoc struct {
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"`
+}
+
+type dataDoc struct {
+	Train []sourceDoc `yaml:"train"`
+	Eval  []sourceDoc `yaml:"eval"`
+}
+
+type stageDoc struct {
+	Name  string                `yaml:"name"`
+	Model struct{ Path string } `yaml:"model"`
+	Data  dataDoc               `yaml:"data"`
+}
+
+// missingPaths reads the recipe file's model folders and data sources, at the top level and in
+// every stage, and returns those that match no file.
+func missingPaths(t *testing.T, file string) []missingPath {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Data   dataPaths `yaml:"data"`
-		Stages []struct {
-			Name string    `yaml:"name"`
-			Data dataPaths `yaml:"data"`
-		} `yaml:"stages"`
+		stageDoc `yaml:",inline"`
+		Stages   []stageDoc `yaml:"stages"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	var out []source
-	add := func(prefix string, d dataPaths) {
+	var out []missingPath
+	add := func(prefix string, s stageDoc) {
+		if p := s.Model.Path; p != "" {
+			if _, err := os.Stat(p); err != nil {
+				out = append(out, missingPath{prefix + "model.path", p, "model"})
+			}
+		}
 		for _, part := range []struct {
 			name string
-			list []struct{ Path string }
-		}{{"train", d.Train}, {"eval", d.Eval}} {
-			for i, s := range part.list {
-				if m, _ := filepath.Glob(s.Path); len(m) == 0 {
-					out = append(out, source{fmt.Sprintf("%sdata.%s.%d.path", prefix, part.name, i), s.Path})
+			list []sourceDoc
+		}{{"train", s.Data.Train}, {"eval", s.Data.Eval}} {
+			for i, src := range part.list {
+				if m, _ := filepath.Glob(src.Path); len(m) == 0 {
+					kind := src.Format
+					if kind == "" {
+						kind = "text"
+					}
+					out = append(out, missingPath{fmt.Sprintf("%sdata.%s.%d.path", prefix, part.name, i), src.Path, kind})
 				}
 			}
 		}
 	}
-	add("", doc.Data)
+	add("", doc.stageDoc)
 	for _, s := range doc.Stages {
-		add("stages."+s.Name+".", s.Data)
+		add("stages."+s.Name+".", s)
 	}
 	return out
 }
 
-type dataPaths struct {
-	Train []struct{ Path string } `yaml:"train"`
-	Eval  []struct{ Path string } `yaml:"eval"`
-}
-
-func writeText(t *testing.T, path string, n int) {
-	type row struct {
-		Text string `parquet:"text"`
-	}
-	rows := make([]row, n)
-	for i := range rows {
-		rows[i].Text = fmt.Sprintf("document %d", i)
-	}
-	if err := parquet.WriteFile(path, rows); err != nil {
+// standIns writes, in a temporary folder, one small stand-in for each kind of path a recipe
+// names: a model folder (Qwen3-0.6B's config, no weights, and the bundled tokenizer) and a Parquet file per data
+// format, with its default columns.
+func standIns(t *testing.T) map[string]string {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model")
+	if err := os.Mkdir(model, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for dst, src := range map[string]string{
+		"config.json":           "recipes/models/qwen3-0.6b.json", // the recipes are written for Qwen3-0.6B
+		"tokenizer.json":        "assets/qwen3-tokenizer/tokenizer.json",
+		"tokenizer_config.json": "assets/qwen3-tokenizer/tokenizer_config.json",
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(model, dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type text struct {
+		Text string `parquet:"text"`
+	}
+	type message struct {
+		Role    string `parquet:"role"`
+		Content string `parquet:"content"`
+	}
+	type chat struct {
+		Messages []message `parquet:"messages,list"`
+	}
+	type pair struct {
+		Prompt   string `parquet:"prompt"`
+		Chosen   string `parquet:"chosen"`
+		Rejected string `parquet:"rejected"`
+	}
+	out := map[string]string{"model": model}
+	write := func(kind string, err error) {
+		if err != nil {
+			t.Fatalf("stand-in %s: %v", kind, err)
+		}
+	}
+	out["text"] = filepath.Join(dir, "text.parquet")
+	write("text", parquet.WriteFile(out["text"], []text{{"one document"}, {"another document"}}))
+	out["chat"] = filepath.Join(dir, "chat.parquet")
+	write("chat", parquet.WriteFile(out["chat"], []chat{{[]message{{"user", "2+2?"}, {"assistant", "4"}}}}))
+	out["preference"] = filepath.Join(dir, "pairs.parquet")
+	write("preference", parquet.WriteFile(out["preference"], []pair{{"2+2?", "4", "5"}}))
+	return out
 }
