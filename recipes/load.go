@@ -250,7 +250,11 @@ func (l *loader) override(root *yaml.Node, o string) error {
 				}
 			}
 			if next == nil {
-				return &Error{File: l.file, Override: o, Key: strings.Join(parts[:i+1], "."), Msg: "no such stage"}
+				what := "no such list item"
+				if i > 0 && parts[i-1] == "stages" {
+					what = "no such stage"
+				}
+				return &Error{File: l.file, Override: o, Key: strings.Join(parts[:i+1], "."), Msg: what}
 			}
 			cur = next
 			continue

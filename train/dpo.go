@@ -10,6 +10,7 @@ import (
 	"github.com/gwen-ml/gwen/data/tokenizer"
 	"github.com/gwen-ml/gwen/dpo"
 	"github.com/gwen-ml/gwen/layers"
+	"github.com/gwen-ml/gwen/lora"
 	"github.com/gwen-ml/gwen/recipes"
 	"github.com/gwen-ml/gwen/rewards"
 )
@@ -25,6 +26,19 @@ func (r *run) newObjective(si int, rc recipes.Recipe, resuming bool) (*dpo.Objec
 		return nil, fmt.Errorf("%s: dpo: %w", r.plan.File, err)
 	}
 	var ref *layers.Model
+	if r.adapters != nil && r.adaptersFrom < si {
+		// The adapters come from an earlier stage (SFT, then DPO): the reference is the model
+		// as that stage left it, base + adapters merged into a frozen copy (disabling the
+		// adapters would give the base before SFT).
+		if !resuming {
+			r.st.Reference = r.lastDir
+		}
+		ref, err := mergedReference(r.base, r.st.Reference, r.model)
+		if err != nil {
+			return nil, fmt.Errorf("DPO reference: %w", err)
+		}
+		return dpo.NewObjective(r.model, nil, ref, cfg), nil
+	}
 	if r.adapters == nil {
 		var err error
 		if !resuming {
@@ -247,4 +261,28 @@ func (o *online) roundBatches() []data.Batch {
 		}
 	}
 	return o.batches
+}
+
+// mergedReference is a frozen model: the base weights of baseDir with the PEFT adapter in
+// adapterDir folded in, in the config of like.
+func mergedReference(baseDir, adapterDir string, like *layers.Model) (*layers.Model, error) {
+	ref, err := layers.Load(baseDir)
+	if err != nil {
+		return nil, err
+	}
+	if ref, err = withConfig(ref, like.Config); err != nil {
+		return nil, err
+	}
+	p, err := lora.Load(adapterDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Merge(ref); err != nil {
+		return nil, err
+	}
+	for _, t := range ref.Params() {
+		t.RequiresGrad = false
+	}
+	ref.BF16 = like.BF16
+	return ref, nil
 }

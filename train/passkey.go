@@ -35,11 +35,14 @@ func passkey(m *layers.Model, tok *tokenizer.Tokenizer, seqLen, trials int, seed
 		depth := rng.IntN(room + 1)
 		ids := append(append(append(append(append([]int32{}, hay[:depth]...), fact...), hay[depth:]...), question...), answer...)
 		T := len(ids)
-		logits := m.Forward(nil, layers.Input{IDs: ids, B: 1, T: T}).Logits.Data
+		// Only the last len(answer)+1 positions' logits: the ones that predict the answer's
+		// digits (a long context's [T, V] logits would not fit).
+		keep := len(answer) + 1
+		logits := m.Forward(nil, layers.Input{IDs: ids, B: 1, T: T, KeepLogits: keep}).Logits.Data
 		V := m.Config.VocabSize
 		ok := true
 		for i := range answer {
-			pos := T - len(answer) - 1 + i // the position that predicts answer[i]
+			pos := i // row i of the kept logits predicts answer[i]
 			row := logits[pos*V : (pos+1)*V]
 			best := 0
 			for j, v := range row {

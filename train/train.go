@@ -66,6 +66,8 @@ type run struct {
 	st       State
 	model    *layers.Model
 	adapters *lora.Set // LoRA stages: the trainable adapters on the frozen model
+	// adaptersFrom is the stage that attached them (later LoRA stages go on training them)
+	adaptersFrom int
 	base     string    // LoRA stages: the folder the frozen base loads from
 	adam     *optim.AdamW
 	lastSave int    // step of the newest checkpoint written or loaded (-1: none)
@@ -656,7 +658,7 @@ func (r *run) setupAdapters(si int, rc recipes.Recipe, from *checkpoint) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.plan.File, err)
 		}
-		r.adapters = set
+		r.adapters, r.adaptersFrom = set, si
 		if rc.Model.Dtype == "bf16" {
 			r.model.UseBF16Weights()
 			if err := r.model.DropFP32Weights(); err != nil { // the frozen base in bf16 only

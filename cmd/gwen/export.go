@@ -62,4 +62,3 @@ func cmdExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote merged model %s (adapter %s folded into %s)\n", *out, from, base)
 	return nil
 }
-

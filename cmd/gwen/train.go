@@ -26,6 +26,7 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in out_dir (from the start when there is none)")
+	check := fs.Bool("check", false, "validate the recipe (keys, types, files, columns, limits) and print its resolved stages; train nothing")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gwen train RECIPE.yaml [--resume] [key.path=value ...]\n\noverrides are typed as in the file, e.g. out_dir=/tmp/x train.max_steps=100 optim.lr=1e-4\n(a stage's own keys: stages.NAME.train.max_steps=10)\n\nflags:")
 		fs.PrintDefaults()
@@ -55,6 +56,15 @@ func cmdTrain(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	plan, err := recipes.Load(file, overrides)
 	if err != nil {
 		return err
+	}
+	if *check {
+		for i, s := range plan.Stages {
+			r := s.Recipe
+			fmt.Fprintf(stdout, "stage %d %q: %d steps × %d rows × %d tokens (grad_accum %d), lr %g %s, model %s%s\n", i+1, s.Name,
+				r.Train.MaxSteps, r.Train.BatchSize, r.Data.SeqLen, r.Train.GradAccum, r.Optim.LR, r.Optim.Schedule.Name, r.Model.Dtype, modeOf(r))
+		}
+		fmt.Fprintf(stdout, "%s: valid; outputs go to %s\n", file, plan.Stages[0].Recipe.OutDir)
+		return nil
 	}
 	comm, err := dist.Open() // one process unless launched by mpirun or srun
 	if err != nil {
@@ -102,4 +112,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// modeOf says what a stage trains besides next-token prediction.
+func modeOf(r recipes.Recipe) string {
+	switch {
+	case r.DPO != nil && r.DPO.Online != nil:
+		return ", online DPO"
+	case r.DPO != nil:
+		return ", DPO"
+	case r.LoRA != nil:
+		return fmt.Sprintf(", LoRA r=%d", r.LoRA.R)
+	}
+	return ""
 }
