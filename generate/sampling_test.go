@@ -1,7 +1,9 @@
 package generate_test
 
 import (
+	"cmp"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -72,5 +74,37 @@ func TestDistSample(t *testing.T) {
 	}
 	if d.Prob(3) != 0.3 || d.Prob(4) != 0 {
 		t.Errorf("Prob: %g, %g", d.Prob(3), d.Prob(4))
+	}
+}
+
+// The radix sort of a whole vocabulary orders ids exactly as the stable comparison sort does,
+// ties (many, as at a masked or a repeated score) in id order.
+func TestSortByScoreMatchesStableSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	scores := make([]float32, 151936)
+	for i := range scores {
+		switch r.IntN(4) {
+		case 0:
+			scores[i] = float32(r.IntN(5)) - 2 // ties, and ±0
+		case 1:
+			scores[i] = float32(math.Inf(-1))
+		default:
+			scores[i] = float32(r.NormFloat64() * 10)
+		}
+	}
+	scores[7] = float32(math.Copysign(0, -1))
+	scores[9] = float32(math.NaN())
+	d := generate.Sampling{Temperature: 1}.Dist(scores, nil)
+	want := make([]int32, len(scores))
+	for i := range want {
+		want[i] = int32(i)
+	}
+	slices.SortStableFunc(want, func(a, b int32) int { return cmp.Compare(scores[b], scores[a]) })
+	if !slices.Equal(d.IDs, want) {
+		for i := range want {
+			if d.IDs[i] != want[i] {
+				t.Fatalf("position %d: id %d (score %v), want %d (score %v)", i, d.IDs[i], scores[d.IDs[i]], want[i], scores[want[i]])
+			}
+		}
 	}
 }

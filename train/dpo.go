@@ -1,7 +1,6 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -237,8 +236,8 @@ func (o *online) next(stageStep int) (data.Batch, error) {
 				st.Pairs, st.Pos, st.RoundStart, o.batches, o.sampled = pairs, 0, stageStep, nil, m
 				break
 			}
-			if try == 4 {
-				return data.Batch{}, errors.New("online DPO: five rounds in a row gave no pair (every prompt's samples scored the same); raise temperature or k")
+			if tries := max(5, (len(o.prompts)+o.cfg.PromptsPerRound-1)/o.cfg.PromptsPerRound); try+1 >= tries {
+				return data.Batch{}, fmt.Errorf("online DPO: %d rounds in a row (every prompt once) gave no pair: each prompt's samples scored the same; raise temperature or k, or fine-tune first", tries)
 			}
 		}
 	}
