@@ -68,10 +68,10 @@ type run struct {
 	adapters *lora.Set // LoRA stages: the trainable adapters on the frozen model
 	// adaptersFrom is the stage that attached them (later LoRA stages go on training them)
 	adaptersFrom int
-	base     string    // LoRA stages: the folder the frozen base loads from
-	adam     *optim.AdamW
-	lastSave int    // step of the newest checkpoint written or loaded (-1: none)
-	lastDir  string // its folder
+	base         string // LoRA stages: the folder the frozen base loads from
+	adam         *optim.AdamW
+	lastSave     int    // step of the newest checkpoint written or loaded (-1: none)
+	lastDir      string // its folder
 }
 
 // Run trains the plan's stages in order. With opt.Resume it continues from the newest
