@@ -121,3 +121,59 @@ func TestOnlineDPOResumesBitExact(t *testing.T) {
 	}
 	sameRun(t, straight, killed)
 }
+
+// SFT with LoRA, then online DPO continuing the adapters: the DPO reference is the model as SFT
+// left it (base + adapters merged), so at the DPO stage's first step the policy equals the
+// reference and the sigmoid loss is ln 2 (up to merged-versus-unmerged rounding); with the
+// adapters merely disabled it would be the base's, and the loss would not be ln 2.
+func TestDPOAfterSFTUsesTheSFTModelAsReference(t *testing.T) {
+	dir := t.TempDir()
+	base := saveBase(t, filepath.Join(dir, "base"))
+	var rows []synth.Row
+	for i := range 12 {
+		a := strconv.Itoa(i % 10)
+		rows = append(rows, synth.Row{Prompt: "Say " + a + ".", Answer: a, Text: "Say " + a + ". " + a,
+			Messages: []synth.Message{{Role: "user", Content: "Say " + a}, {Role: "assistant", Content: "<think>\nIt is " + a + ".\n</think>\n\n" + a}}})
+	}
+	prompts := filepath.Join(dir, "prompts.parquet")
+	if err := synth.WriteParquet(prompts, rows, synth.AllColumns); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	p := recipe(t, out, `lora:
+  r: 4
+  alpha: 8
+stages:
+  - name: sft
+    data:
+      train:
+        - {path: `+prompts+`, format: chat, column: messages}
+    train: {max_steps: 4}
+    optim: {lr: 0.05}
+  - name: dpo
+    data:
+      train: []
+    train: {max_steps: 2}
+    dpo:
+      online:
+        prompts: {path: `+prompts+`, column: prompt}
+        k: 4
+        temperature: 1.5
+        max_new_tokens: 12
+        prompts_per_round: 6
+        rules: answer
+`)
+	withBase(t, p, base)
+	src, _ := os.ReadFile(p)
+	os.WriteFile(p, bytes.Replace(src, []byte("seq_len: 64"), []byte("seq_len: 96"), 1), 0o644)
+	if _, err := runRecipe(t, p, false); err != nil {
+		t.Fatal(err)
+	}
+	m := readMetrics(t, out)
+	if m[4].Stage != "sft" || m[5].Stage != "dpo" {
+		t.Fatalf("stages: %v %v", m[4], m[5])
+	}
+	if l := m[5].Values["loss"]; math.Abs(l-math.Ln2) > 1e-4 {
+		t.Errorf("first DPO step: loss %v, want ln 2 = %v (the reference is not the SFT model)", l, math.Ln2)
+	}
+}
