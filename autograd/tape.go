@@ -175,7 +175,15 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape) *Tensor) *Tensor {
 	if !tp.Records() { // nothing to recompute for
 		return fn(tp)
 	}
-	out := fn(nil)
+	// The forward runs on a pooled inference tape (its activations in reused memory, not fresh
+	// heap that the GC would let pile up) and its output is copied into this tape's memory,
+	// which lives until the step's Backward.
+	var out *Tensor
+	WithInferenceTape(func(it *Tape) {
+		o := fn(it)
+		out = tp.NewTensor(o.Shape...)
+		copy(out.Data, o.Data)
+	})
 	out.RequiresGrad = true
 	tp.Record(func() {
 		g := out.Grad()
