@@ -245,22 +245,23 @@ type wandb struct {
 	resumed bool
 	entity  string // as the server names it
 
-	mu       sync.Mutex
-	row      *wandbRow   // the current step's row, still open to its eval record
-	rows     []*wandbRow // closed rows waiting to be sent
-	logs     []wandbLog
-	logSeq   uint64
-	summary  map[string]float64
-	sumStep  int
-	sumDirty bool
-	dropped  int // rows dropped when the buffer was full
-	closing  bool
-	exitCode int
-	warnMu   sync.Mutex
-	lastWarn string
-	closeCh  chan struct{}
-	done     chan struct{}
-	stopped  bool // turned off by a refusal
+	mu          sync.Mutex
+	row         *wandbRow   // the current step's row, still open to its eval record
+	rows        []*wandbRow // closed rows waiting to be sent
+	logs        []wandbLog
+	logSeq      uint64
+	summary     map[string]float64
+	sumStep     int
+	sumDirty    bool
+	dropped     int // rows dropped when the buffer was full
+	closing     bool
+	exitCode    int
+	warnMu      sync.Mutex
+	lastWarn    string
+	closeCh     chan struct{}
+	done        chan struct{}
+	stopped     bool // turned off by a refusal
+	warnedOrder bool
 }
 
 type wandbRow struct {
@@ -288,7 +289,10 @@ func (w *wandb) Write(r Record) error {
 // add puts r into the current row (w.mu held, or before the sender starts).
 func (w *wandb) add(r Record, now time.Time) {
 	if w.row != nil && r.Step < w.row.step {
-		w.warnf("step %d came after step %d; W&B keeps steps in order, so it is left out", r.Step, w.row.step)
+		if !w.warnedOrder {
+			w.warnf("step %d came after step %d; W&B keeps steps in order, so such records are left out (metrics.jsonl has them)", r.Step, w.row.step)
+			w.warnedOrder = true
+		}
 		return
 	}
 	if w.row != nil && r.Step > w.row.step {

@@ -692,3 +692,64 @@ func TestWandBConfigErrors(t *testing.T) {
 		t.Errorf("FromEnv replaced a key already set")
 	}
 }
+
+// Silence gets heartbeats; a long outage fills the bounded buffer, which drops the oldest
+// rows with one warning, and the rows kept still arrive once each, in order.
+func TestWandBHeartbeatAndBuffer(t *testing.T) {
+	f, srv := newFakeWandB(t, testKey)
+	down := false
+	f.fail = func(kind string, n int) (int, bool) {
+		if down && kind == "file_stream" {
+			return http.StatusServiceUnavailable, false
+		}
+		return 0, false
+	}
+	warn := &syncBuffer{}
+	cfg := fastConfig(srv.URL, testKey, warn)
+	cfg.heartbeat, cfg.maxRows = 20*time.Millisecond, 10
+	s, err := NewWandB(cfg, t.TempDir(), nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, trainRecords(0, 3))
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, r := range f.runs {
+			return r.heartbeats >= 2
+		}
+		return false
+	})
+	f.mu.Lock()
+	down = true
+	f.mu.Unlock()
+	writeAll(t, s, trainRecords(3, 40)) // 37 rows into a buffer of 10
+	time.Sleep(30 * time.Millisecond)
+	f.mu.Lock()
+	down = false
+	f.mu.Unlock()
+	if err := s.Close(0); err != nil {
+		t.Fatal(err)
+	}
+	run := f.run(t)
+	var steps []int
+	for _, l := range run.history {
+		var m struct {
+			Step int `json:"_step"`
+		}
+		json.Unmarshal([]byte(l), &m)
+		steps = append(steps, m.Step)
+	}
+	// Steps 0-1 went before the outage; the buffer then kept the last ten rows it had.
+	if len(steps) < 12 || len(steps) > 14 || steps[0] != 0 || steps[1] != 1 || steps[len(steps)-1] != 39 {
+		t.Errorf("history steps %v", steps)
+	}
+	for i := 1; i < len(steps); i++ {
+		if steps[i] <= steps[i-1] {
+			t.Errorf("history steps %v not increasing", steps)
+		}
+	}
+	if w := warn.String(); strings.Count(w, "\n") != 1 || !strings.Contains(w, "buffer was full") {
+		t.Errorf("warnings %q", w)
+	}
+}
