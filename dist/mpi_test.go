@@ -164,6 +164,26 @@ func testJobStops(t *testing.T, worker, signal string) {
 	}
 }
 
+// srun without a PMI plugin that this MPI speaks starts N processes that each initialise MPI
+// alone (a world of 1): every one would think it is rank 0. Open refuses, saying why.
+func TestOpenSizeMismatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), workerEnv+"=collectives", "SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=0")
+	out, err := cmd.CombinedOutput()
+	skipWithoutLibMPI(t, out)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("%v, want Open to fail (exit 2):\n%s", err, out)
+	}
+	for _, want := range []string{"SLURM_STEP_NUM_TASKS=2", "world of 1", "--mpi=pmix"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("the error does not mention %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestAllReduceBandwidth measures AllReduceSum at 2 ranks; it runs only when asked:
 //
 //	GWEN_DIST_BENCH=1 go test ./dist -run AllReduceBandwidth -v
