@@ -452,6 +452,32 @@ func (w *worker) collectives() {
 		}
 	}
 
+	// The training step allocates nothing in steady state; the collectives must not either
+	// (IAllReduceSum returns a new Request).
+	if !raceEnabled {
+		b := w.filled(1000)
+		d := make([]float64, 10)
+		for _, tc := range []struct { // in the same order on every rank
+			what string
+			f    func()
+		}{
+			{"AllReduceSum", func() { c.AllReduceSum(b) }},
+			{"AllReduceSumFloat64", func() { c.AllReduceSumFloat64(d) }},
+			{"BroadcastFloat32", func() { c.BroadcastFloat32(b, 0) }},
+			{"Barrier", func() { c.Barrier() }},
+		} {
+			if n := testing.AllocsPerRun(20, tc.f); n != 0 {
+				w.failf("%s allocates %v times per call", tc.what, n)
+			}
+		}
+		if n := testing.AllocsPerRun(20, func() {
+			r, _ := c.IAllReduceSum(b)
+			r.Wait()
+		}); n > 1 {
+			w.failf("IAllReduceSum+Wait allocates %v times per call, want 1 (the Request)", n)
+		}
+	}
+
 	// Threads: both ranks run unbound on this machine, so they share its cores.
 	os.Unsetenv("GWEN_THREADS")
 	if got, want := Threads(c), max(1, runtime.NumCPU()/size); got != want {
