@@ -50,5 +50,6 @@
 // (SIGTERM, then SIGKILL) and exits non-zero with "mpirun noticed that process rank 1 with PID
 // … exited on signal 9 (Killed)"; the tests check that the surviving rank is gone within
 // seconds. Under Slurm, run srun with --kill-on-bad-exit=1 for the same behaviour. A rank that
-// returns an error and exits non-zero makes mpirun abort the job likewise.
+// returns an error and exits non-zero makes mpirun abort the job likewise; Abort (MPI_Abort)
+// ends the job from a failing rank under any launcher, while the others wait in a collective.
 package dist
