@@ -29,7 +29,8 @@ type Comm interface {
 	// Barrier returns once every rank has entered it.
 	Barrier() error
 	// Close waits for outstanding requests and ends the communicator (MPI_Finalize): no call
-	// may follow, and MPI cannot be opened again in this process.
+	// may follow, and MPI cannot be opened again in this process. Every rank closes before it
+	// exits: mpirun takes a rank that exits without MPI_Finalize for a failed one.
 	Close() error
 }
 

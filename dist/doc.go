@@ -6,6 +6,19 @@
 // srun) and, if so, loads libmpi with purego, as package kernels loads OpenBLAS; otherwise it
 // returns Single, whose operations leave buffers as they are (the sum over one rank).
 //
+// # Launching
+//
+//	mpirun -np 4 gwen train recipe.yaml              # Open MPI or MPICH, one machine or a hostfile
+//	srun --mpi=pmix -n 8 --kill-on-bad-exit=1 gwen train recipe.yaml   # Slurm (or --mpi=pmi2)
+//
+// Open recognises the launcher by the variables it gives each process (OMPI_COMM_WORLD_SIZE,
+// PMIX_RANK, PMI_SIZE/PMI_RANK, SLURM_STEP_NUM_TASKS > 1; see detectLaunch) and loads the
+// matching libmpi: Open MPI's libmpi.so.40 (Debian: libopenmpi3, with mpirun in openmpi-bin)
+// or MPICH's libmpi.so.12/libmpich.so.12 (Debian: libmpich12). GWEN_MPI=/path/to/libmpi.so
+// chooses the file. A launcher that announces N processes while MPI sees a world of one (srun
+// without a PMI plugin this MPI speaks) is an error rather than N ranks that all think they are
+// rank 0. GWEN_THREADS overrides Threads.
+//
 // # Calling rules
 //
 // Every rank must issue the same collective operations in the same order with buffers of the
@@ -37,5 +50,6 @@
 // (SIGTERM, then SIGKILL) and exits non-zero with "mpirun noticed that process rank 1 with PID
 // … exited on signal 9 (Killed)"; the tests check that the surviving rank is gone within
 // seconds. Under Slurm, run srun with --kill-on-bad-exit=1 for the same behaviour. A rank that
-// returns an error and exits non-zero makes mpirun abort the job likewise.
+// returns an error and exits non-zero makes mpirun abort the job likewise; Abort (MPI_Abort)
+// ends the job from a failing rank under any launcher, while the others wait in a collective.
 package dist

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,7 +35,9 @@ var chunkBytes = 4 << 20
 func chunk(elem int) int { return max(1, min(chunkBytes/elem, math.MaxInt32)) }
 
 // mpiComm is MPI_COMM_WORLD. Every MPI call runs on the goroutine serve, locked to the OS
-// thread that called MPI_Init_thread; the methods send it closures over calls and wait.
+// thread that called MPI_Init_thread; the methods hand it ops over calls and wait. Ops come
+// from a pool and the MPI arguments are staged in outParams, so a blocking collective
+// allocates nothing and IAllReduceSum allocates its Request only.
 type mpiComm struct {
 	abi        *mpiABI
 	rank, size int
@@ -44,44 +47,74 @@ type mpiComm struct {
 	signals         *signalHandlers
 	restoredSignals []int
 
-	mu     sync.RWMutex // held for reading while a call is handed over, for writing by Close
+	mu     sync.RWMutex // held for reading while an op is handed over, for writing by Close
 	closed bool
-	calls  chan func()
+	calls  chan *op
 
 	// Owned by the serve goroutine.
 	pending []*mpiRequest
 	out     *outParams
 }
 
-// outParams is heap memory MPI writes results into (the GC never moves heap objects).
+// outParams is heap memory MPI writes results into, and the argument list of the MPI call
+// being made (the GC never moves heap objects; SyscallN's variadic slice would otherwise be
+// allocated per call).
 type outParams struct {
 	n      int32
 	flag   int32
 	errLen int32
 	errBuf [1024]byte // MPI_MAX_ERROR_STRING: 256 in Open MPI, 1024 in MPICH
+	args   [8]uintptr
 }
 
 func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
+type opKind uint8
+
+const (
+	opAllreduce  opKind = iota // buf, n, elem, dtype
+	opBcast                    // buf, n, elem, dtype, root
+	opBarrier                  //
+	opIallreduce               // req
+	opWait                     // req
+	opFunc                     // fn
+)
+
+// op is one request to the MPI goroutine; err is its result, and done receives once when it
+// is complete.
+type op struct {
+	kind    opKind
+	buf     unsafe.Pointer
+	n, elem int
+	dtype   uintptr
+	root    int
+	req     *mpiRequest
+	fn      func()
+	err     error
+	done    chan struct{}
+}
+
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+
 // startMPI starts the MPI goroutine, initialises MPI on its thread and reads rank and size.
 // signals are the handlers saved before libmpi was loaded.
 func startMPI(a *mpiABI, signals *signalHandlers) (*mpiComm, error) {
-	c := &mpiComm{abi: a, calls: make(chan func()), out: new(outParams), signals: signals}
+	c := &mpiComm{abi: a, calls: make(chan *op), out: new(outParams), signals: signals}
 	ready := make(chan error, 1)
 	go c.serve(ready)
 	if err := <-ready; err != nil {
 		return nil, err
 	}
-	var err error
-	c.call(func() {
-		if err = c.mpi("MPI_Comm_rank", a.commRank, a.commWorld, uintptr(ptr(&c.out.n))); err != nil {
-			return
+	err := c.do(func() error {
+		if err := c.mpi("MPI_Comm_rank", a.commRank, a.commWorld, uintptr(ptr(&c.out.n))); err != nil {
+			return err
 		}
 		c.rank = int(c.out.n)
-		if err = c.mpi("MPI_Comm_size", a.commSize, a.commWorld, uintptr(ptr(&c.out.n))); err != nil {
-			return
+		if err := c.mpi("MPI_Comm_size", a.commSize, a.commWorld, uintptr(ptr(&c.out.n))); err != nil {
+			return err
 		}
 		c.size = int(c.out.n)
+		return nil
 	})
 	if err == nil {
 		c.nthreads, err = c.localThreads()
@@ -93,9 +126,10 @@ func startMPI(a *mpiABI, signals *signalHandlers) (*mpiComm, error) {
 	return c, nil
 }
 
-// serve owns MPI: it initialises it on its locked thread, runs the calls handed to it, polls
+// serve owns MPI: it initialises it on its locked thread, runs the ops handed to it, polls
 // outstanding requests, and finalises MPI when calls is closed. The thread stays locked, so it
-// exits with the goroutine.
+// exits with the goroutine. MPI_THREAD_FUNNELED is what this needs (only this thread calls
+// MPI); an MPI that provides less is used all the same.
 func (c *mpiComm) serve(ready chan<- error) {
 	runtime.LockOSThread()
 	a := c.abi
@@ -116,14 +150,14 @@ func (c *mpiComm) serve(ready chan<- error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		var f func()
+		var o *op
 		var ok bool
 		if len(c.pending) == 0 {
-			f, ok = <-c.calls
+			o, ok = <-c.calls
 		} else {
 			timer.Reset(pollInterval)
 			select {
-			case f, ok = <-c.calls:
+			case o, ok = <-c.calls:
 				timer.Stop()
 			case <-timer.C:
 				c.progress()
@@ -133,28 +167,81 @@ func (c *mpiComm) serve(ready chan<- error) {
 		if !ok {
 			return
 		}
-		f()
+		o.err = c.run(o)
+		o.done <- struct{}{}
 	}
 }
 
-// call runs f on the MPI goroutine and waits for it.
-func (c *mpiComm) call(f func()) error {
+// run performs one op. Run on the MPI goroutine.
+func (c *mpiComm) run(o *op) error {
+	a := c.abi
+	switch o.kind {
+	case opAllreduce:
+		step := chunk(o.elem)
+		for off := 0; off < o.n; off += step {
+			if err := c.mpi("MPI_Allreduce", a.allreduce, a.inPlace, uintptr(o.buf)+uintptr(off*o.elem),
+				uintptr(min(step, o.n-off)), o.dtype, a.opSum, a.commWorld); err != nil {
+				return err
+			}
+		}
+	case opBcast:
+		step := chunk(o.elem)
+		for off := 0; off < o.n; off += step {
+			if err := c.mpi("MPI_Bcast", a.bcast, uintptr(o.buf)+uintptr(off*o.elem), uintptr(min(step, o.n-off)),
+				o.dtype, uintptr(o.root), a.commWorld); err != nil {
+				return err
+			}
+		}
+	case opBarrier:
+		return c.mpi("MPI_Barrier", a.barrier, a.commWorld)
+	case opIallreduce:
+		return c.start(o.req)
+	case opWait:
+		c.wait(o.req)
+	case opFunc:
+		o.fn()
+	}
+	return nil
+}
+
+// call hands o to the MPI goroutine and returns its error.
+func (c *mpiComm) call(o *op) error {
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
 		return ErrClosed
 	}
-	done := make(chan struct{})
-	c.calls <- func() { f(); close(done) }
+	c.calls <- o
 	c.mu.RUnlock()
-	<-done
-	return nil
+	<-o.done
+	return o.err
+}
+
+// exec fills a pooled op with kind and the buffer's description, runs it and returns its error.
+func (c *mpiComm) exec(kind opKind, buf unsafe.Pointer, n, elem int, dtype uintptr, root int, req *mpiRequest) error {
+	o := opPool.Get().(*op)
+	o.kind, o.buf, o.n, o.elem, o.dtype, o.root, o.req = kind, buf, n, elem, dtype, root, req
+	err := c.call(o)
+	*o = op{done: o.done}
+	opPool.Put(o)
+	return err
+}
+
+// do runs f on the MPI goroutine (for the calls made once: setup, Close, Abort).
+func (c *mpiComm) do(f func() error) error {
+	var err error
+	o := &op{kind: opFunc, fn: func() { err = f() }, done: make(chan struct{}, 1)}
+	if cerr := c.call(o); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // mpi calls the MPI function at fn with args and returns check's error. Run on the MPI
 // goroutine only. Pointers among args must be to memory kept alive by the caller.
 func (c *mpiComm) mpi(name string, fn uintptr, args ...uintptr) error {
-	r1, _, _ := purego.SyscallN(fn, args...)
+	n := copy(c.out.args[:], args)
+	r1, _, _ := purego.SyscallN(fn, c.out.args[:n]...)
 	return c.check(name, r1)
 }
 
@@ -185,28 +272,14 @@ func (c *mpiComm) isClosed() bool {
 	return c.closed
 }
 
-// allreduce sums n elements of type dtype at p over the ranks, in place, in calls of at most
-// chunkBytes.
-func (c *mpiComm) allreduce(p unsafe.Pointer, n, elem int, dtype uintptr) error {
-	var err error
-	if cerr := c.call(func() {
-		step := chunk(elem)
-		for off := 0; off < n && err == nil; off += step {
-			k := min(step, n-off)
-			err = c.mpi("MPI_Allreduce", c.abi.allreduce, c.abi.inPlace,
-				uintptr(p)+uintptr(off*elem), uintptr(k), dtype, c.abi.opSum, c.abi.commWorld)
-		}
-	}); cerr != nil {
-		return cerr
-	}
-	return err
-}
+// Blocking collectives split buffers into calls of at most chunkBytes (see chunk). The
+// buffers are kept alive by the op that holds them and by KeepAlive until the call returns.
 
 func (c *mpiComm) AllReduceSum(buf []float32) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	err := c.allreduce(unsafe.Pointer(&buf[0]), len(buf), 4, c.abi.float)
+	err := c.exec(opAllreduce, unsafe.Pointer(&buf[0]), len(buf), 4, c.abi.float, 0, nil)
 	runtime.KeepAlive(buf)
 	return err
 }
@@ -215,106 +288,89 @@ func (c *mpiComm) AllReduceSumFloat64(buf []float64) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	err := c.allreduce(unsafe.Pointer(&buf[0]), len(buf), 8, c.abi.double)
+	err := c.exec(opAllreduce, unsafe.Pointer(&buf[0]), len(buf), 8, c.abi.double, 0, nil)
 	runtime.KeepAlive(buf)
 	return err
 }
 
-func (c *mpiComm) bcast(p unsafe.Pointer, n, elem int, dtype uintptr, root int) error {
-	if err := checkRoot(root, c.size); err != nil {
+func (c *mpiComm) Broadcast(buf []byte, root int) error {
+	if err := checkRoot(root, c.size); err != nil || len(buf) == 0 {
 		return err
 	}
-	var err error
-	if cerr := c.call(func() {
-		step := chunk(elem)
-		for off := 0; off < n && err == nil; off += step {
-			k := min(step, n-off)
-			err = c.mpi("MPI_Bcast", c.abi.bcast, uintptr(p)+uintptr(off*elem), uintptr(k), dtype,
-				uintptr(root), c.abi.commWorld)
-		}
-	}); cerr != nil {
-		return cerr
-	}
-	return err
-}
-
-func (c *mpiComm) Broadcast(buf []byte, root int) error {
-	if len(buf) == 0 {
-		return checkRoot(root, c.size)
-	}
-	err := c.bcast(unsafe.Pointer(&buf[0]), len(buf), 1, c.abi.byte_, root)
+	err := c.exec(opBcast, unsafe.Pointer(&buf[0]), len(buf), 1, c.abi.byte_, root, nil)
 	runtime.KeepAlive(buf)
 	return err
 }
 
 func (c *mpiComm) BroadcastFloat32(buf []float32, root int) error {
-	if len(buf) == 0 {
-		return checkRoot(root, c.size)
+	if err := checkRoot(root, c.size); err != nil || len(buf) == 0 {
+		return err
 	}
-	err := c.bcast(unsafe.Pointer(&buf[0]), len(buf), 4, c.abi.float, root)
+	err := c.exec(opBcast, unsafe.Pointer(&buf[0]), len(buf), 4, c.abi.float, root, nil)
 	runtime.KeepAlive(buf)
 	return err
 }
 
-func (c *mpiComm) Barrier() error {
-	var err error
-	if cerr := c.call(func() { err = c.mpi("MPI_Barrier", c.abi.barrier, c.abi.commWorld) }); cerr != nil {
-		return cerr
-	}
-	return err
-}
+func (c *mpiComm) Barrier() error { return c.exec(opBarrier, nil, 0, 0, 0, 0, nil) }
 
-// mpiRequest is an IAllReduceSum in flight: one MPI request per chunkBytes.
+// mpiRequest is an IAllReduceSum in flight: one MPI request per chunkBytes of the buffer.
 type mpiRequest struct {
 	c       *mpiComm
+	buf     []float32 // reachable until completion; nil after
 	handles []uint64  // MPI_Request values, written by MPI (heap memory); 0 once complete
-	keep    []float32 // the buffer, reachable until completion
-	done    chan struct{}
-	err     error
+	inline  [1]uint64 // handles for a buffer of one chunk
+	// finished is set, after err, once the request is complete (or failed) on this rank.
+	finished atomic.Bool
+	err      error
 }
 
 func (c *mpiComm) IAllReduceSum(buf []float32) (Request, error) {
-	r := &mpiRequest{c: c, done: make(chan struct{})}
+	r := &mpiRequest{c: c}
 	if len(buf) == 0 {
-		close(r.done)
+		r.finished.Store(true)
 		return r, nil
 	}
-	r.keep = buf
-	step := chunk(4)
-	r.handles = make([]uint64, (len(buf)+step-1)/step)
-	var err error
-	if cerr := c.call(func() {
-		p := uintptr(unsafe.Pointer(&buf[0]))
-		for i := range r.handles {
-			off := i * step
-			k := min(step, len(buf)-off)
-			err = c.mpi("MPI_Iallreduce", c.abi.iallreduce, c.abi.inPlace, p+uintptr(off*4), uintptr(k),
-				c.abi.float, c.abi.opSum, c.abi.commWorld, uintptr(ptr(&r.handles[i])))
-			if err != nil {
-				// The requests already started stay pending; the job is broken anyway.
-				r.handles = r.handles[:i]
-				break
-			}
-		}
-		if len(r.handles) > 0 {
-			c.pending = append(c.pending, r)
-		} else {
-			r.finish(err)
-		}
-	}); cerr != nil {
-		return nil, cerr
+	r.buf = buf
+	if n := (len(buf) + chunk(4) - 1) / chunk(4); n == 1 {
+		r.handles = r.inline[:]
+	} else {
+		r.handles = make([]uint64, n)
 	}
-	if err != nil {
+	if err := c.exec(opIallreduce, nil, 0, 0, 0, 0, r); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// finish records the outcome and releases the buffer. Run on the MPI goroutine.
+// start issues r's MPI_Iallreduce calls. Run on the MPI goroutine.
+func (c *mpiComm) start(r *mpiRequest) error {
+	step := chunk(4)
+	p := uintptr(unsafe.Pointer(&r.buf[0]))
+	for i := range r.handles {
+		off := i * step
+		if err := c.mpi("MPI_Iallreduce", c.abi.iallreduce, c.abi.inPlace, p+uintptr(off*4), uintptr(min(step, len(r.buf)-off)),
+			c.abi.float, c.abi.opSum, c.abi.commWorld, uintptr(ptr(&r.handles[i]))); err != nil {
+			// The requests already started stay pending (and are waited for by Close); the
+			// job is broken anyway.
+			r.handles = r.handles[:i]
+			if i == 0 {
+				r.finish(err)
+			} else {
+				c.pending = append(c.pending, r)
+			}
+			return err
+		}
+	}
+	c.pending = append(c.pending, r)
+	return nil
+}
+
+// finish records the outcome, releases the buffer and drops r from pending. Run on the MPI
+// goroutine.
 func (r *mpiRequest) finish(err error) {
 	r.err = err
-	r.keep = nil
-	close(r.done)
+	r.buf = nil
+	r.finished.Store(true)
 	for i, p := range r.c.pending {
 		if p == r {
 			r.c.pending = append(r.c.pending[:i], r.c.pending[i+1:]...)
@@ -360,34 +416,33 @@ func (c *mpiComm) testHandle(r *mpiRequest, j int) bool {
 	return false
 }
 
+// wait completes r with MPI_Wait unless it is complete already. Run on the MPI goroutine.
+func (c *mpiComm) wait(r *mpiRequest) {
+	if r.finished.Load() {
+		return
+	}
+	var err error
+	for j := range r.handles {
+		if r.handles[j] == 0 {
+			continue
+		}
+		if err = c.mpi("MPI_Wait", c.abi.wait, uintptr(ptr(&r.handles[j])), c.abi.statusIgnore); err != nil {
+			break
+		}
+		r.handles[j] = 0
+	}
+	r.finish(err)
+}
+
 // Wait blocks until the reduction is complete on this rank.
 func (r *mpiRequest) Wait() error {
-	select {
-	case <-r.done:
-		return r.err
-	default:
-	}
-	if err := r.c.call(func() {
-		select {
-		case <-r.done:
-			return
-		default:
-		}
-		var err error
-		for j := range r.handles {
-			if r.handles[j] == 0 {
-				continue
+	if !r.finished.Load() {
+		if err := r.c.exec(opWait, nil, 0, 0, 0, 0, r); err != nil {
+			// Closed: Close completed every request before closing.
+			if !r.finished.Load() {
+				return err
 			}
-			if err = r.c.mpi("MPI_Wait", r.c.abi.wait, uintptr(ptr(&r.handles[j])), r.c.abi.statusIgnore); err != nil {
-				break
-			}
-			r.handles[j] = 0
 		}
-		r.finish(err)
-	}); err != nil {
-		// Closed: Close waited for every request, so done is closed.
-		<-r.done
-		return r.err
 	}
 	return r.err
 }
@@ -401,26 +456,15 @@ func (c *mpiComm) Close() error {
 	}
 	c.closed = true
 	var err error
-	done := make(chan struct{})
-	c.calls <- func() {
+	o := &op{kind: opFunc, done: make(chan struct{}, 1), fn: func() {
 		for len(c.pending) > 0 {
-			r := c.pending[0]
-			var werr error
-			for j := range r.handles {
-				if r.handles[j] != 0 {
-					if werr = c.mpi("MPI_Wait", c.abi.wait, uintptr(ptr(&r.handles[j])), c.abi.statusIgnore); werr != nil {
-						break
-					}
-					r.handles[j] = 0
-				}
-			}
-			r.finish(werr)
+			c.wait(c.pending[0])
 		}
 		err = c.mpi("MPI_Finalize", c.abi.finalize)
-		close(done)
-	}
+	}}
+	c.calls <- o
+	<-o.done
 	close(c.calls)
-	<-done
 	return err
 }
 
@@ -433,7 +477,7 @@ func (c *mpiComm) abortNow(code int) {
 	c.mu.RLock()
 	if !c.closed {
 		select {
-		case c.calls <- abort:
+		case c.calls <- &op{kind: opFunc, fn: abort, done: make(chan struct{}, 1)}:
 			c.mu.RUnlock()
 			time.Sleep(10 * time.Second) // MPI_Abort does not return
 			return
@@ -468,13 +512,10 @@ func (c *mpiComm) localThreads() (int, error) {
 		binary.LittleEndian.PutUint64(mine[8*(1+i):], w)
 	}
 	all := make([]byte, rec*c.size)
-	var err error
-	if cerr := c.call(func() {
-		err = c.mpi("MPI_Allgather", c.abi.allgather, uintptr(ptr(&mine[0])), uintptr(rec), c.abi.byte_,
+	err := c.do(func() error {
+		return c.mpi("MPI_Allgather", c.abi.allgather, uintptr(ptr(&mine[0])), uintptr(rec), c.abi.byte_,
 			uintptr(ptr(&all[0])), uintptr(rec), c.abi.byte_, c.abi.commWorld)
-	}); cerr != nil {
-		return 0, cerr
-	}
+	})
 	runtime.KeepAlive(mine)
 	runtime.KeepAlive(all)
 	if err != nil {

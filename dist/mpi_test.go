@@ -164,6 +164,26 @@ func testJobStops(t *testing.T, worker, signal string) {
 	}
 }
 
+// srun without a PMI plugin that this MPI speaks starts N processes that each initialise MPI
+// alone (a world of 1): every one would think it is rank 0. Open refuses, saying why.
+func TestOpenSizeMismatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), workerEnv+"=collectives", "SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=0")
+	out, err := cmd.CombinedOutput()
+	skipWithoutLibMPI(t, out)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("%v, want Open to fail (exit 2):\n%s", err, out)
+	}
+	for _, want := range []string{"SLURM_STEP_NUM_TASKS=2", "world of 1", "--mpi=pmix"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("the error does not mention %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestAllReduceBandwidth measures AllReduceSum at 2 ranks; it runs only when asked:
 //
 //	GWEN_DIST_BENCH=1 go test ./dist -run AllReduceBandwidth -v
@@ -429,6 +449,32 @@ func (w *worker) collectives() {
 		w.must("Barrier", c.Barrier())
 		if waited := time.Since(start); waited < late*2/3 {
 			w.failf("left the barrier after %v although rank %d arrived %v late", waited, size-1, late)
+		}
+	}
+
+	// The training step allocates nothing in steady state; the collectives must not either
+	// (IAllReduceSum returns a new Request).
+	if !raceEnabled {
+		b := w.filled(1000)
+		d := make([]float64, 10)
+		for _, tc := range []struct { // in the same order on every rank
+			what string
+			f    func()
+		}{
+			{"AllReduceSum", func() { c.AllReduceSum(b) }},
+			{"AllReduceSumFloat64", func() { c.AllReduceSumFloat64(d) }},
+			{"BroadcastFloat32", func() { c.BroadcastFloat32(b, 0) }},
+			{"Barrier", func() { c.Barrier() }},
+		} {
+			if n := testing.AllocsPerRun(20, tc.f); n != 0 {
+				w.failf("%s allocates %v times per call", tc.what, n)
+			}
+		}
+		if n := testing.AllocsPerRun(20, func() {
+			r, _ := c.IAllReduceSum(b)
+			r.Wait()
+		}); n > 1 {
+			w.failf("IAllReduceSum+Wait allocates %v times per call, want 1 (the Request)", n)
 		}
 	}
 
