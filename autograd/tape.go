@@ -21,6 +21,28 @@ type Tape struct {
 	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
 	tmp16    []uint16      // scratch16's buffer
 	sub      *Tape         // reused for recomputing checkpointed blocks
+
+	// OnFinal (see OnGradFinal): the hook, the record index of each parameter's first use,
+	// and the parameters whose gradient is final once that record's backward has run.
+	onFinal func(*Tensor)
+	first   map[*Tensor]int
+	finalAt map[int][]*Tensor
+}
+
+// OnGradFinal arms fn for the next forward and Backward on this tape: during that Backward fn
+// is called once for each parameter (a tensor that requires a gradient and belongs to no
+// tape) as soon as its gradient is final — right after the backward of the first op that
+// used it ran — so that work on it (a data-parallel all-reduce) can overlap the rest of the
+// backward. Parameters that no op passed to Recording on this tape (those inside a
+// checkpointed block, whose ops record on a sub-tape) never reach fn: the caller handles
+// them after Backward. fn runs on Backward's goroutine and must not write the gradient. The
+// hook disarms after Backward; nil disarms it at once.
+func (tp *Tape) OnGradFinal(fn func(p *Tensor)) {
+	tp.onFinal = fn
+	tp.first, tp.finalAt = nil, nil
+	if fn != nil {
+		tp.first, tp.finalAt = map[*Tensor]int{}, map[int][]*Tensor{}
+	}
 }
 
 // NewTape returns an empty tape.
@@ -56,12 +78,32 @@ func (tp *Tape) Recording(inputs ...*Tensor) bool {
 	if !tp.Records() {
 		return false
 	}
+	rec := false
 	for _, t := range inputs {
 		if t != nil && t.RequiresGrad {
-			return true
+			rec = true
+			if tp.onFinal != nil {
+				tp.noteUse(t)
+			}
 		}
 	}
-	return false
+	return rec
+}
+
+// noteUse records the first use of a parameter: the index the op's backward will take.
+func (tp *Tape) noteUse(t *Tensor) {
+	r := t
+	if r.base != nil {
+		r = r.base
+	}
+	if r.tape != nil {
+		return // an activation, not a parameter
+	}
+	if _, seen := tp.first[r]; !seen {
+		i := len(tp.backward)
+		tp.first[r] = i
+		tp.finalAt[i] = append(tp.finalAt[i], r)
+	}
 }
 
 // Record appends one backward closure. Ops outside this package (MoE, LoRA) use it too.
@@ -93,10 +135,17 @@ func (tp *Tape) Backward(loss *Tensor) {
 // in reverse. The tape is empty afterwards.
 func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
 	addInto(t.GradBuf(), grad)
+	hook := tp.onFinal
 	for i := len(tp.backward) - 1; i >= 0; i-- {
 		tp.backward[i]()
 		tp.backward[i] = nil
+		if hook != nil {
+			for _, p := range tp.finalAt[i] {
+				hook(p)
+			}
+		}
 	}
+	tp.onFinal, tp.first, tp.finalAt = nil, nil, nil
 	tp.backward = tp.backward[:0]
 	tp.releaseMem()
 }

@@ -37,67 +37,112 @@ func shard(b data.Batch, rank, size int) data.Batch {
 // all-reduce each (16 MiB): fewer, larger MPI calls.
 const bucketFloats = 4 << 20
 
-// allReduceGrads sums every trainable gradient over the ranks, in buckets started back to back
-// and then waited for. A gradient no rank produced reads as zeros afterwards.
-func allReduceGrads(c dist.Comm, params []*autograd.Tensor) error {
-	if c.Size() == 1 {
-		return nil
+// reducer sums the trainable gradients over the ranks, overlapping backward: armed on the
+// tape for a step's last micro-batch (Tape.OnGradFinal), it gathers each gradient into a
+// bucket the moment the gradient is final and starts the bucket's non-blocking all-reduce
+// when it is full; finish adds the gradients the tape did not report (those of checkpointed
+// blocks), starts the last bucket and waits for all. Every rank sees the same parameters in
+// the same order, so the collectives match. A gradient no rank produced reads as zeros.
+type reducer struct {
+	c       dist.Comm
+	params  []*autograd.Tensor
+	want    map[*autograd.Tensor]bool // trainable, not yet started
+	bufs    [][]float32               // bucket buffers, reused every step
+	used    int                       // buffers in use this step
+	bucket  []float32
+	members []*autograd.Tensor
+	reqs    []pending
+	err     error
+}
+
+type pending struct {
+	req     dist.Request
+	bucket  []float32
+	members []*autograd.Tensor
+}
+
+func newReducer(c dist.Comm, params []*autograd.Tensor) *reducer {
+	return &reducer{c: c, params: params, want: map[*autograd.Tensor]bool{}}
+}
+
+// arm prepares a step and returns the hook for the tape.
+func (r *reducer) arm() func(*autograd.Tensor) {
+	clear(r.want)
+	for _, p := range r.params {
+		r.want[p] = true
 	}
-	type pending struct {
-		req     dist.Request
-		bucket  []float32
-		members []*autograd.Tensor
+	r.used, r.reqs, r.err = 0, r.reqs[:0], nil
+	r.bucket, r.members = nil, nil
+	return r.add
+}
+
+// add starts p's gradient on its way (the tape's hook).
+func (r *reducer) add(p *autograd.Tensor) {
+	if !r.want[p] || r.err != nil {
+		return
 	}
-	var reqs []pending
-	var bucket []float32
-	var members []*autograd.Tensor
-	flush := func() error {
-		if len(members) == 0 {
-			return nil
-		}
-		req, err := c.IAllReduceSum(bucket)
+	delete(r.want, p)
+	g := p.GradBuf()
+	if len(g) >= bucketFloats { // large: reduced in place
+		req, err := r.c.IAllReduceSum(g)
 		if err != nil {
-			return err
+			r.err = err
+			return
 		}
-		reqs = append(reqs, pending{req, bucket, members})
-		bucket, members = nil, nil
-		return nil
+		r.reqs = append(r.reqs, pending{req: req})
+		return
 	}
-	for _, p := range params {
-		g := p.GradBuf()
-		if len(g) >= bucketFloats { // large: reduced in place
-			req, err := c.IAllReduceSum(g)
-			if err != nil {
-				return err
-			}
-			reqs = append(reqs, pending{req: req})
-			continue
+	if r.bucket != nil && len(r.bucket)+len(g) > bucketFloats {
+		r.flush()
+	}
+	if r.bucket == nil {
+		if r.used == len(r.bufs) {
+			r.bufs = append(r.bufs, make([]float32, 0, bucketFloats))
 		}
-		if len(bucket)+len(g) > bucketFloats {
-			if err := flush(); err != nil {
-				return err
-			}
+		r.bucket = r.bufs[r.used][:0]
+		r.used++
+	}
+	r.bucket = append(r.bucket, g...)
+	r.members = append(r.members, p)
+}
+
+func (r *reducer) flush() {
+	if len(r.members) == 0 || r.err != nil {
+		return
+	}
+	req, err := r.c.IAllReduceSum(r.bucket)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.reqs = append(r.reqs, pending{req, r.bucket, r.members})
+	r.bucket, r.members = nil, nil
+}
+
+// finish reduces what the tape did not report, in parameter order, and waits for everything.
+func (r *reducer) finish() error {
+	for _, p := range r.params {
+		if r.want[p] {
+			r.add(p)
 		}
-		bucket = append(bucket, g...)
-		members = append(members, p)
 	}
-	if err := flush(); err != nil {
-		return err
+	r.flush()
+	if r.err != nil {
+		return fmt.Errorf("all-reduce of gradients: %w", r.err)
 	}
-	for _, r := range reqs {
-		if err := r.req.Wait(); err != nil {
+	for _, q := range r.reqs {
+		if err := q.req.Wait(); err != nil {
 			return fmt.Errorf("all-reduce of gradients: %w", err)
 		}
 		off := 0
-		for _, p := range r.members {
+		for _, p := range q.members {
 			g := p.GradBuf()
-			copy(g, r.bucket[off:off+len(g)])
+			copy(g, q.bucket[off:off+len(g)])
 			off += len(g)
 		}
 	}
 	return nil
 }
-
 // shardTargets returns rank's rows of a full batch's causal targets.
 func shardTargets(t []int32, b data.Batch, rank, size int) []int32 {
 	rows := b.B / size

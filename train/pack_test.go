@@ -80,3 +80,46 @@ func TestPackedRowEqualsDocumentsOneByOne(t *testing.T) {
 		t.Errorf("packed: %v over %d targets; one by one: %v over %d", packed, nPacked, alone, nAlone)
 	}
 }
+
+// The tape's final-gradient hook fires for every parameter of a forward and backward (tied
+// embedding, norms, every projection), once each, and only when its gradient is final: the
+// gradient seen by the hook equals the gradient after Backward.
+func TestGradFinalHookSeesFinalGradients(t *testing.T) {
+	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := layers.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(5, 0.1)
+	B, T := 2, 16
+	ids := make([]int32, B*T)
+	for i := range ids {
+		ids[i] = int32((i*37 + 11) % cfg.VocabSize)
+	}
+	tp := autograd.NewTape()
+	seen := map[*autograd.Tensor][]float32{}
+	tp.OnGradFinal(func(p *autograd.Tensor) {
+		if _, dup := seen[p]; dup {
+			t.Errorf("%s: hook called twice", p.Name)
+		}
+		seen[p] = append([]float32(nil), p.Grad()...)
+	})
+	out := m.Forward(tp, layers.Input{IDs: ids, B: B, T: T})
+	loss, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, cfg.VocabSize), layers.CausalTargets(ids, B, T), 0)
+	tp.Backward(loss)
+	for _, p := range m.Params() {
+		g, ok := seen[p]
+		if !ok {
+			t.Errorf("%s: the hook never fired", p.Name)
+			continue
+		}
+		for i, v := range p.Grad() {
+			if g[i] != v {
+				t.Fatalf("%s[%d]: %v when the hook fired, %v after Backward", p.Name, i, g[i], v)
+			}
+		}
+	}
+}

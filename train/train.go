@@ -268,6 +268,10 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 
 	// The loop.
 	tp := autograd.NewTape()
+	var red *reducer // data parallelism: the overlapped gradient all-reduce
+	if r.opt.Comm.Size() > 1 {
+		red = newReducer(r.opt.Comm, params)
+	}
 	V := m.Config.VocabSize
 	total := rc.Train.MaxSteps
 	batches := make([]data.Batch, accum)
@@ -326,6 +330,9 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 				tokens += int64(full.B*full.T - full.Padding)
 				continue
 			}
+			if red != nil && a == len(batches)-1 { // the last micro-batch: overlap the all-reduce with its backward
+				tp.OnGradFinal(red.arm())
+			}
 			b := shard(full, comm.Rank(), comm.Size())
 			tgt := shardTargets(targets[a], full, comm.Rank(), comm.Size())
 			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
@@ -340,7 +347,7 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			tokens += int64(full.B*full.T - full.Padding)
 		}
 		if comm.Size() > 1 {
-			if err := allReduceGrads(comm, params); err != nil {
+			if err := red.finish(); err != nil {
 				return fmt.Errorf("step %d: %w", r.st.Step+1, err)
 			}
 			sums := []float64{ceSum, auxSum}
