@@ -143,6 +143,7 @@ func (r *reducer) finish() error {
 	}
 	return nil
 }
+
 // shardTargets returns rank's rows of a full batch's causal targets.
 func shardTargets(t []int32, b data.Batch, rank, size int) []int32 {
 	rows := b.B / size
