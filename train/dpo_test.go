@@ -10,21 +10,12 @@ import (
 
 	"github.com/gwen-ml/gwen/data/synth"
 	"github.com/gwen-ml/gwen/internal/testenv"
-	"github.com/gwen-ml/gwen/layers"
 )
 
 // saveBase writes a small random model to dir and returns it.
 func saveBase(t *testing.T, dir string) string {
 	t.Helper()
-	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitRandom(1, 0.05)
+	m := tinyModel(t, 1, 0.05)
 	if err := m.Save(dir, "F32", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +26,11 @@ func saveBase(t *testing.T, dir string) string {
 func withBase(t *testing.T, p, base string) {
 	t.Helper()
 	src, _ := os.ReadFile(p)
-	src = bytes.Replace(src, []byte("  init:\n    config: "+filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte("  path: "+base), 1)
-	os.WriteFile(p, src, 0o644)
+	from := []byte("  init:\n    config: " + tinyConfig())
+	if !bytes.Contains(src, from) {
+		t.Fatalf("%s does not start from model.init", p)
+	}
+	os.WriteFile(p, bytes.Replace(src, from, []byte("  path: "+base), 1), 0o644)
 }
 
 // Offline DPO with LoRA: at the first step the policy is the reference (B = 0), so the sigmoid

@@ -15,15 +15,8 @@ import (
 // A packed row (several documents, attention kept inside each, positions restarting) gives
 // the same summed loss as running each document on its own.
 func TestPackedRowEqualsDocumentsOneByOne(t *testing.T) {
-	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitRandom(3, 0.1)
+	m := tinyModel(t, 3, 0.1)
+	cfg := &m.Config
 	tok, err := tokenizer.Load(byteTokenizer())
 	if err != nil {
 		t.Fatal(err)
@@ -85,15 +78,8 @@ func TestPackedRowEqualsDocumentsOneByOne(t *testing.T) {
 // embedding, norms, every projection), once each, and only when its gradient is final: the
 // gradient seen by the hook equals the gradient after Backward.
 func TestGradFinalHookSeesFinalGradients(t *testing.T) {
-	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitRandom(5, 0.1)
+	m := tinyModel(t, 5, 0.1)
+	cfg := &m.Config
 	B, T := 2, 16
 	ids := make([]int32, B*T)
 	for i := range ids {

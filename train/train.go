@@ -279,7 +279,7 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	lastLog, lastTokens := time.Now(), r.st.Tokens
 	for r.st.StageStep < total {
 		if r.stopRequested(ctx) {
-			return r.interrupted(m, rc)
+			return r.interrupted(rc)
 		}
 		// Read the whole accumulated batch first: the loss is normalised over all its counted
 		// targets, not averaged over micro-batch means.
@@ -625,7 +625,7 @@ func (r *run) save(rc recipes.Recipe) error {
 }
 
 // interrupted saves a checkpoint at the last completed step and returns ErrInterrupted.
-func (r *run) interrupted(m *layers.Model, rc recipes.Recipe) error {
+func (r *run) interrupted(rc recipes.Recipe) error {
 	if r.st.Step > 0 {
 		if err := r.save(rc); err != nil {
 			return fmt.Errorf("interrupted, and the checkpoint failed: %w", err)

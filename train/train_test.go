@@ -57,6 +57,24 @@ func TestMain(m *testing.M) {
 // that test models can have a vocabulary of 384 and train in milliseconds.
 func byteTokenizer() string { return filepath.Join(testenv.RepoRoot(), "testdata", "byte-tokenizer") }
 
+// tinyConfig is the test model's config.json: 2 layers, hidden 32, vocabulary 384.
+func tinyConfig() string { return filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json") }
+
+// tinyModel is the test model with seeded random weights (2-D ~ N(0, std²)).
+func tinyModel(t *testing.T, seed uint64, std float64) *layers.Model {
+	t.Helper()
+	cfg, err := layers.LoadConfig(tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := layers.New(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(seed, std)
+	return m
+}
+
 // recipe writes a small pretraining recipe over bundled files and returns its path.
 func recipe(t *testing.T, out string, extra string) string {
 	t.Helper()
@@ -64,7 +82,7 @@ func recipe(t *testing.T, out string, extra string) string {
 	src := `name: t
 model:
   init:
-    config: ` + filepath.Join(root, "train", "testdata", "tiny.json") + `
+    config: ` + tinyConfig() + `
 tokenizer: ` + byteTokenizer() + `
 data:
   train:
@@ -375,26 +393,15 @@ func TestStagesChain(t *testing.T) {
 // A NaN loss stops the run before it updates anything, naming the step.
 func TestNaNLossStops(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitRandom(1, 0.02)
+	m := tinyModel(t, 1, 0.02)
 	m.Norm.Data[0] = float32(math.NaN())
 	model := filepath.Join(dir, "model")
 	if err := m.Save(model, "F32", 0); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "out")
-	p := recipe(t, out, "")
-	src, _ := os.ReadFile(p)
-	src = bytes.Replace(src, []byte("  init:\n    config: "+filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte("  path: "+model), 1)
-	os.WriteFile(p, src, 0o644)
-	_, err = runRecipe(t, p, false)
+	p := recipe(t, filepath.Join(dir, "out"), "")
+	withBase(t, p, model)
+	_, err := runRecipe(t, p, false)
 	if err == nil || !strings.Contains(err.Error(), "step 1:") || !strings.Contains(err.Error(), "NaN") {
 		t.Fatalf("got %v", err)
 	}
@@ -404,23 +411,11 @@ func TestNaNLossStops(t *testing.T) {
 // adapter folder naming its base, and a run killed mid-way resumes bit for bit, dropout included.
 func TestLoRAResumeIsBitExact(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := layers.LoadConfig(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := layers.New(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitRandom(1, 0.05)
-	base := filepath.Join(dir, "base")
-	if err := m.Save(base, "F32", 0); err != nil {
-		t.Fatal(err)
-	}
+	base := saveBase(t, filepath.Join(dir, "base"))
 	loraRecipe := func(out string) string {
 		p := recipe(t, out, "lora:\n  r: 4\n  alpha: 8\n  dropout: 0.1\n  target_modules: [q_proj, v_proj, down_proj]\n")
+		withBase(t, p, base)
 		src, _ := os.ReadFile(p)
-		src = bytes.Replace(src, []byte("  init:\n    config: "+filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte("  path: "+base), 1)
 		src = bytes.Replace(src, []byte("math_prompts.parquet\n      format: text\n      column: problem"), []byte("sft_messages.parquet\n      format: chat"), 1)
 		src = bytes.Replace(src, []byte("seq_len: 64"), []byte("seq_len: 256"), 1)
 		os.WriteFile(p, src, 0o644)
@@ -476,13 +471,13 @@ func readAll(t *testing.T, out string) ([]metrics.Record, error) {
 func TestMoETrainsWithRouterStats(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "moe.json")
-	src, _ := os.ReadFile(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json"))
+	src, _ := os.ReadFile(tinyConfig())
 	src = bytes.Replace(src, []byte(`"model_type": "qwen3"`), []byte(`"model_type": "qwen3_moe", "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "norm_topk_prob": true, "decoder_sparse_step": 1, "mlp_only_layers": [], "router_aux_loss_coef": 0.01, "output_router_logits": true`), 1)
 	os.WriteFile(cfg, src, 0o644)
 	out := filepath.Join(dir, "out")
 	p := recipe(t, out, "")
 	r, _ := os.ReadFile(p)
-	os.WriteFile(p, bytes.Replace(r, []byte(filepath.Join(testenv.RepoRoot(), "train", "testdata", "tiny.json")), []byte(cfg), 1), 0o644)
+	os.WriteFile(p, bytes.Replace(r, []byte(tinyConfig()), []byte(cfg), 1), 0o644)
 	if _, err := runRecipe(t, p, false, "train.max_steps=3", "train.checkpoint_every=0"); err != nil {
 		t.Fatal(err)
 	}
