@@ -51,7 +51,6 @@ type State struct {
 	Reference string `json:"reference,omitempty"`
 	// Online is online DPO's round (its sampled pairs and how far it got), when the stage runs it.
 	Online *OnlineState `json:"online,omitempty"`
-	Done   bool         `json:"done"` // the whole plan finished
 }
 
 // checkpoint is one complete checkpoint folder.

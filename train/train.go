@@ -175,7 +175,6 @@ func Run(ctx context.Context, plan *recipes.Plan, opt Options) (res Result, err 
 		}
 		resumeFrom = nil
 	}
-	r.st.Done = true
 	return res, nil
 }
 
