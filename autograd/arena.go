@@ -1,17 +1,25 @@
 package autograd
 
 import (
+	"math"
+	"os"
+	"testing"
 	"unsafe"
 
 	"github.com/gwen-ml/gwen/internal/freelist"
 )
 
-// arena recycles the float buffers of one tape's activations and their gradients: buffers are
-// handed out during forward and backward and all taken back when the step ends, so a training
-// loop that repeats the same shapes allocates nothing after its first step (and the garbage
-// collector sees nothing per step).
+// arena recycles the float buffers of one tape's activations and their gradients, so that a
+// training loop that repeats the same shapes allocates nothing after its first step (and the
+// garbage collector sees nothing per step).
 //
-// A training tape keeps its free buffers by exact length: its shapes repeat step after step.
+// A training tape keeps its free buffers by exact length (its shapes repeat step after step)
+// and files every buffer it hands out under a stamp: the index of the first recorded backward
+// step that may read it (see Tape.now). Backward runs the steps in reverse and gives a stamp's
+// buffers back as soon as that step has run, since every step that could still read them ran
+// before it: an activation, its gradient and its bfloat16 copy are recycled for the gradients
+// of earlier layers instead of living until the end of the step.
+//
 // An inference arena (shared) serves lengths that change from call to call (prompts of any
 // length), so it hands out the smallest free buffer that is large enough and, when none is,
 // drops the largest free one before allocating: it never holds more buffers than one step had
@@ -20,28 +28,84 @@ import (
 type arena[T any] struct {
 	free   map[int][][]T // training: by length
 	pool   [][]T         // shared: free buffers at full capacity
-	used   [][]T
+	used   [][]T         // shared: handed out
 	shared bool
+
+	byStamp [][][]T    // training: handed out, by stamp
+	stampOf map[*T]int // training: the stamp of each buffer handed out, by its first element
 }
 
-// get returns a buffer of n elements with arbitrary contents.
-func (a *arena[T]) get(n int) []T {
-	var b []T
+// get returns a buffer of n elements with arbitrary contents, given back at stamp (training;
+// a shared arena ignores it).
+func (a *arena[T]) get(n, stamp int) []T {
 	if a.shared {
-		b = a.fit(n)
+		b := a.fit(n)
+		a.used = append(a.used, b)
+		return b
+	}
+	if a.free == nil {
+		a.free, a.stampOf = map[int][][]T{}, map[*T]int{}
+	}
+	var b []T
+	if l := a.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		l[len(l)-1] = nil
+		a.free[n] = l[:len(l)-1]
 	} else {
-		if a.free == nil {
-			a.free = map[int][][]T{}
+		b = make([]T, n)
+	}
+	if n > 0 {
+		for len(a.byStamp) <= stamp {
+			a.byStamp = append(a.byStamp, nil)
 		}
-		if l := a.free[n]; len(l) > 0 {
-			b = l[len(l)-1]
-			a.free[n] = l[:len(l)-1]
-		} else {
-			b = make([]T, n)
+		a.byStamp[stamp] = append(a.byStamp[stamp], b)
+		a.stampOf[&b[0]] = stamp
+	}
+	return b
+}
+
+// restamp files b, a buffer this arena handed out, under another stamp: a buffer handed over
+// to another tensor (a gradient that takes over its input's) lives as long as its new owner.
+// Buffers that are not this arena's whole buffers are left alone.
+func (a *arena[T]) restamp(b []T, stamp int) {
+	if a.shared || len(b) == 0 {
+		return
+	}
+	old, ok := a.stampOf[&b[0]]
+	if !ok || old == stamp {
+		return
+	}
+	l := a.byStamp[old]
+	for i := range l {
+		if &l[i][0] == &b[0] {
+			l[i] = l[len(l)-1]
+			l[len(l)-1] = nil
+			a.byStamp[old] = l[:len(l)-1]
+			break
 		}
 	}
-	a.used = append(a.used, b)
-	return b
+	for len(a.byStamp) <= stamp {
+		a.byStamp = append(a.byStamp, nil)
+	}
+	a.byStamp[stamp] = append(a.byStamp[stamp], b)
+	a.stampOf[&b[0]] = stamp
+}
+
+// releaseStamp takes back the buffers of one stamp (training).
+func (a *arena[T]) releaseStamp(stamp int) {
+	if stamp >= len(a.byStamp) {
+		return
+	}
+	l := a.byStamp[stamp]
+	for i, b := range l {
+		if poisonFreed {
+			poison(b)
+		}
+		a.free[len(b)] = append(a.free[len(b)], b)
+		delete(a.stampOf, &b[0])
+		l[i] = nil
+	}
+	a.byStamp[stamp] = l[:0]
 }
 
 // fit is a shared arena's get: the smallest free buffer of capacity ≥ n, else a new one, the
@@ -63,15 +127,36 @@ func (a *arena[T]) fit(n int) []T {
 
 // release takes every buffer handed out back for reuse.
 func (a *arena[T]) release() {
-	for i, b := range a.used {
-		if a.shared {
-			a.pool = append(a.pool, b[:cap(b)])
-		} else {
-			a.free[len(b)] = append(a.free[len(b)], b)
+	if !a.shared {
+		for s := range a.byStamp {
+			a.releaseStamp(s)
 		}
+		return
+	}
+	for i, b := range a.used {
+		a.pool = append(a.pool, b[:cap(b)])
 		a.used[i] = nil
 	}
 	a.used = a.used[:0]
+}
+
+// poisonFreed makes a training arena fill every buffer it takes back with NaN (bfloat16 NaN
+// for bits), so that a read after release shows in the numbers: on in every test binary, and
+// where the environment sets GWEN_POISON_FREED=1.
+var poisonFreed = testing.Testing() || os.Getenv("GWEN_POISON_FREED") == "1"
+
+func poison[T any](b []T) {
+	switch b := any(b).(type) {
+	case []float32:
+		nan := float32(math.NaN())
+		for i := range b {
+			b[i] = nan
+		}
+	case []uint16:
+		for i := range b {
+			b[i] = 0x7fc0
+		}
+	}
 }
 
 // offHeapMin is the size in bytes from which a shared arena maps its buffers outside the Go

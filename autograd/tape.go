@@ -8,14 +8,17 @@ import (
 // Tape records, op by op, the closures that propagate gradients backwards. Ops append to it
 // during the forward pass; Backward runs them in reverse. A nil *Tape records nothing.
 //
-// A tape also owns the memory of the activations and activation gradients made on it: when
-// Backward finishes (or Reset is called) that memory is recycled for the next step, so every
-// tensor an op produced on this tape — logits, loss — is invalid from then on: read or copy
-// what you need before. Parameter gradients are not affected. Make one tape and reuse it for
-// every step: a new tape starts with no memory to recycle.
+// A tape also owns the memory of the activations and activation gradients made on it.
+// Backward recycles it as it goes: once the backward of the op that made a tensor has run,
+// nothing can read that tensor any more (every later op's backward ran before it), so its data,
+// gradient and bfloat16 copy go back to the tape for the gradients still to come. After
+// Backward (or Reset) every tensor an op produced on this tape — logits, loss — is invalid:
+// read or copy what you need before. Parameter gradients are not affected. Make one tape and
+// reuse it for every step: a new tape starts with no memory to recycle.
 type Tape struct {
 	noGrad   bool // an inference tape: memory only, nothing recorded
 	backward []func()
+	running  int // during Backward, 1 + the index of the step being run; 0 outside it
 	mem      arena[float32]
 	mem16    arena[uint16] // the bfloat16 copies bf16Of keeps for the step
 	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
@@ -137,6 +140,7 @@ func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
 	addInto(t.GradBuf(), grad)
 	hook := tp.onFinal
 	for i := len(tp.backward) - 1; i >= 0; i-- {
+		tp.running = i + 1
 		tp.backward[i]()
 		tp.backward[i] = nil
 		if hook != nil {
@@ -144,10 +148,34 @@ func (tp *Tape) BackwardFrom(t *Tensor, grad []float32) {
 				hook(p)
 			}
 		}
+		// What step i made (its outputs and their gradients, its saved buffers) and what it
+		// allocated while running is read by no step still to run.
+		tp.mem.releaseStamp(i)
+		tp.mem16.releaseStamp(i)
 	}
+	tp.running = 0
 	tp.onFinal, tp.first, tp.finalAt = nil, nil, nil
 	tp.backward = tp.backward[:0]
 	tp.releaseMem()
+}
+
+// now is the stamp of memory handed out at this moment (see arena): in the forward, the index
+// the next recorded step will take, the first that can read it; in backward, the step being
+// run, whose own temporaries end with it.
+func (tp *Tape) now() int {
+	if tp.running > 0 {
+		return tp.running - 1
+	}
+	return len(tp.backward)
+}
+
+// stampOf is the stamp t's memory lives to: its own for a tensor made on this tape, else 0
+// (a parameter or outside tensor: its bfloat16 copy lives to the end of the step).
+func (tp *Tape) stampOf(t *Tensor) int {
+	if t.tape == tp {
+		return t.stamp
+	}
+	return 0
 }
 
 // releaseMem ends the step's memory: activations, their gradients and bf16 copies.
@@ -172,7 +200,7 @@ func (tp *Tape) bf16Of(t *Tensor) []uint16 {
 		r = r.base
 	}
 	if r.bf16 == nil {
-		r.bf16 = tp.mem16.get(len(r.Data))
+		r.bf16 = tp.mem16.get(len(r.Data), tp.stampOf(r))
 		kernels.F32ToBF16(r.bf16, r.Data)
 		tp.shadowed = append(tp.shadowed, r)
 	}
@@ -194,7 +222,7 @@ func (tp *Tape) Alloc(n int) []float32 {
 	if tp == nil {
 		return make([]float32, n)
 	}
-	return tp.mem.get(n)
+	return tp.mem.get(n, tp.now())
 }
 
 // NewTensor returns a tensor whose data (arbitrary contents: the op must write all of it) and
@@ -204,7 +232,8 @@ func (tp *Tape) NewTensor(shape ...int) *Tensor {
 	if tp == nil {
 		return Zeros(shape...)
 	}
-	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.mem.get(numel(shape)), tape: tp}
+	stamp := tp.now()
+	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.mem.get(numel(shape), stamp), tape: tp, stamp: stamp}
 	return t
 }
 

@@ -27,6 +27,7 @@ type Tensor struct {
 	gradStale bool
 	base      *Tensor  // a Reshape view shares its base's data and gradient
 	tape      *Tape    // where an activation's gradient memory comes from; nil for parameters
+	stamp     int      // on its tape: the memory stamp of its data and gradient (Tape.now)
 	bf16      []uint16 // this step's bfloat16 copy of Data (Tape.bf16Of); nil outside a step
 }
 
@@ -105,7 +106,7 @@ func (t *Tensor) GradBuf() []float32 {
 	t.freshen()
 	if t.grad == nil {
 		if t.tape != nil {
-			t.grad = t.tape.mem.get(len(t.Data))
+			t.grad = t.tape.mem.get(len(t.Data), t.stamp)
 			clear(t.grad)
 		} else {
 			t.grad = make([]float32, len(t.Data))
@@ -129,8 +130,9 @@ func (t *Tensor) accumulateGrad(tp *Tape, g []float32, take bool) {
 		addInto(r.grad, g)
 	case take && tp != nil && r.tape == tp:
 		r.grad = g
+		tp.mem.restamp(g, r.stamp) // it now lives as long as r
 	case r.tape != nil:
-		r.grad = r.tape.mem.get(len(r.Data))
+		r.grad = r.tape.mem.get(len(r.Data), r.stamp)
 		kernels.Copy(r.grad, g)
 	default:
 		r.grad = slices.Clone(g)
@@ -147,6 +149,9 @@ func (t *Tensor) SetGrad(g []float32) {
 		return
 	}
 	t.grad, t.gradStale = g, false
+	if t.tape != nil { // memory of t's tape handed over (a loss op's gradient buffer) lives as long as t
+		t.tape.mem.restamp(g, t.stamp)
+	}
 }
 
 // ZeroGrad zeroes the gradient in place (keeping the buffer for the next step). The clearing
@@ -172,7 +177,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 	if t.base != nil {
 		b = t.base
 	}
-	return &Tensor{Shape: slices.Clone(shape), Data: t.Data, RequiresGrad: t.RequiresGrad, Name: t.Name, base: b, tape: t.tape}
+	return &Tensor{Shape: slices.Clone(shape), Data: t.Data, RequiresGrad: t.RequiresGrad, Name: t.Name, base: b, tape: t.tape, stamp: b.stamp}
 }
 
 // Rows returns the size of the last dimension and how many rows of it the tensor holds.
