@@ -20,7 +20,7 @@ func LinearBF16Bits(tp *Tape, x *Tensor, wb []uint16, out int) *Tensor {
 	y, rec := result(tp, shape, x)
 	var xb []uint16
 	if tp != nil {
-		xb = tp.bf16Of(x)
+		xb = tp.passingBits(x) // backward reads dy and wb only
 	} else {
 		xb = make([]uint16, len(x.Data))
 		kernels.F32ToBF16(xb, x.Data)

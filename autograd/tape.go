@@ -23,7 +23,9 @@ type Tape struct {
 	mem16    arena[uint16] // the bfloat16 copies bf16Of keeps for the step
 	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
 	tmp16    []uint16      // scratch16's buffer
-	sub      *Tape         // reused for recomputing checkpointed blocks
+	fwd16    []uint16      // passingBits' buffer, holding the bits of fwd16Of
+	fwd16Of  *Tensor
+	sub      *Tape // reused for recomputing checkpointed blocks
 
 	// OnFinal (see OnGradFinal): the hook, the record index of each parameter's first use,
 	// and the parameters whose gradient is final once that record's backward has run.
@@ -185,6 +187,7 @@ func (tp *Tape) releaseMem() {
 		tp.shadowed[i] = nil
 	}
 	tp.shadowed = tp.shadowed[:0]
+	tp.fwd16Of = nil
 	tp.mem.release()
 	tp.mem16.release()
 }
@@ -205,6 +208,30 @@ func (tp *Tape) bf16Of(t *Tensor) []uint16 {
 		tp.shadowed = append(tp.shadowed, r)
 	}
 	return r.bf16[:len(t.Data)]
+}
+
+// passingBits returns t's data rounded to bfloat16 bits for a product that needs them only
+// now (a frozen weight's forward: its backward reads the weight, not t). The tape's own copy
+// (bf16Of) is used where one exists; otherwise the bits go to one reused buffer, valid until
+// the next call, which also serves the next product of the same t (q, k and v read the same
+// x), so that no copy is kept for the step.
+func (tp *Tape) passingBits(t *Tensor) []uint16 {
+	r := t
+	if r.base != nil {
+		r = r.base
+	}
+	if r.bf16 != nil {
+		return r.bf16[:len(t.Data)]
+	}
+	if tp.fwd16Of != r {
+		if cap(tp.fwd16) < len(r.Data) {
+			tp.fwd16 = make([]uint16, len(r.Data))
+		}
+		tp.fwd16 = tp.fwd16[:len(r.Data)]
+		kernels.F32ToBF16(tp.fwd16, r.Data)
+		tp.fwd16Of = r
+	}
+	return tp.fwd16[:len(t.Data)]
 }
 
 // scratch16 returns a buffer of n bfloat16 values with arbitrary contents, valid until the next
