@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	"github.com/gwen-ml/gwen/autograd"
@@ -33,11 +34,13 @@ func (m *Model) UseBF16Weights() {
 
 // DropFP32Weights frees the fp32 weights of the dense projections (q, k, v, o, gate, up, down)
 // once UseBF16Weights has made their bfloat16 copies, so that a frozen base under LoRA is held
-// in bf16 only. Every projection must be frozen (RequiresGrad false, as lora.Attach leaves
-// them). Afterwards forwards, with or without a tape, multiply on the bits under the bf16 rule
-// (the numbers of a BF16 forward on the fp32 weights) and backward gives their inputs'
-// gradients; those weights' W.Data are nil, so Save, LoadWeights, merging an adapter and full
-// training need the model loaded again. The embedding, lm_head and MoE experts keep fp32.
+// in bf16 only; so are the embedding and lm_head when they are frozen too. Every projection must
+// be frozen (RequiresGrad false, as lora.Attach leaves them). Afterwards forwards, with or
+// without a tape, multiply on the bits under the bf16 rule (the numbers of a BF16 forward on the
+// fp32 weights, for weights that are bfloat16 values, as a bf16 checkpoint's are), the
+// embedding looks its rows up in bits, and backward gives the inputs' gradients; the dropped
+// weights' Data are nil, so Save, LoadWeights, merging an adapter and full training need the
+// model loaded again. MoE experts keep fp32.
 func (m *Model) DropFP32Weights() error {
 	var ls []*Linear
 	for _, b := range m.Blocks {
@@ -57,7 +60,39 @@ func (m *Model) DropFP32Weights() error {
 	for _, l := range ls {
 		l.W.Data = nil
 	}
+	if m.lmHeadBF16 == nil {
+		return nil
+	}
+	if !m.Embed.RequiresGrad && m.Embed.Data != nil {
+		if m.LMHead == m.Embed {
+			m.embedBF16 = m.lmHeadBF16
+		} else {
+			m.embedBF16 = toBF16(m.Embed.Data)
+		}
+		m.Embed.Data = nil
+	}
+	if !m.LMHead.RequiresGrad {
+		m.LMHead.Data = nil
+	}
+	// The fp32 weights are most of the heap (2.4 GB for Qwen3-0.6B): collect them now, so
+	// that the garbage collector's next goal is set by the bf16 base, not by twice the fp32
+	// model, and give their pages back.
+	debug.FreeOSMemory()
 	return nil
+}
+
+// embedding is the lookup of the token rows: from the bfloat16 bits when the fp32 table was
+// dropped (DropFP32Weights; frozen, so nothing is recorded).
+func (m *Model) embedding(tp *autograd.Tape, ids []int32) *autograd.Tensor {
+	if m.Embed.Data != nil || m.embedBF16 == nil {
+		return autograd.Embedding(tp, m.Embed, ids)
+	}
+	d := m.Embed.Shape[1]
+	x := tp.NewTensor(len(ids), d)
+	for i, id := range ids {
+		kernels.BF16ToF32(x.Data[i*d:(i+1)*d], m.embedBF16[int(id)*d:(int(id)+1)*d])
+	}
+	return x
 }
 
 // fp32Dropped reports whether DropFP32Weights has run.
@@ -122,7 +157,7 @@ func toBF16(w []float32) []uint16 {
 // is on and no tape records: GemvBF16Batch for up to GemvBatchMaxRows rows (decoding), GemmBF16
 // for more (prefill).
 func linear(tp *autograd.Tape, x, w *autograd.Tensor, wb []uint16, bf16 bool) *autograd.Tensor {
-	bitsOnly := wb != nil && len(w.Data) == 0 // DropFP32Weights: the bits are the weight
+	bitsOnly := wb != nil && w.Data == nil // DropFP32Weights: the bits are the weight
 	switch {
 	case bitsOnly && tp.Records():
 		return autograd.LinearBF16Bits(tp, x, wb, w.Shape[0])
