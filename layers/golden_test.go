@@ -78,3 +78,37 @@ func TestGoldenDenseBF16Logits(t *testing.T) {
 		t.Errorf("bf16 logits are as close to the fp32 golden as fp32 itself (mean %.3g): matmul inputs were not rounded", d32.Mean)
 	}
 }
+
+// The training loss without logits (SkipLMHead, then Model.CrossEntropy: the LM head and the
+// cross-entropy a few rows at a time) gives the golden loss and every gradient, the LM head's
+// and the embedding's included.
+func TestGoldenDenseFusedLMHeadLossGrads(t *testing.T) {
+	m, err := layers.Load(golden.Dir("tiny-dense"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := golden.Open("tiny-dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, labels := g.I32("input_ids"), g.I32("labels")
+	shape := g.Shape("input_ids")
+	b, tt := shape[0], shape[1]
+	tp := autograd.NewTape()
+	out := m.Forward(tp, layers.Input{IDs: ids, B: b, T: tt, SkipLMHead: true})
+	if out.Logits != nil || out.Hidden == nil {
+		t.Fatalf("SkipLMHead: logits %v, hidden %v", out.Logits, out.Hidden)
+	}
+	loss, sum, count := m.CrossEntropy(tp, out.Hidden, layers.CausalTargets(labels, b, tt), 0)
+	if want := g.Scalar("loss"); math.Abs(sum/float64(count)-want) > 1e-5 || math.Abs(float64(loss.Data[0])-want) > 1e-5 {
+		t.Errorf("loss %.9f (sum/count %.9f), want %.9f", loss.Data[0], sum/float64(count), want)
+	}
+	tp.Backward(loss)
+	for _, p := range m.Params() {
+		want := g.F32("grad." + p.Name)
+		tol := golden.GradTol(want)
+		if d := golden.Compare(p.Grad(), want, tol); d.Max > tol {
+			t.Errorf("grad.%s: %v (tolerance %.3g)", p.Name, d, tol)
+		}
+	}
+}

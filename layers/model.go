@@ -85,6 +85,7 @@ type Model struct {
 	Checkpointing bool // recompute each block in backward instead of keeping its activations
 
 	lmHeadBF16 []uint16 // bfloat16 copy of LMHead for inference (UseBF16Weights); nil: none
+	embedBF16  []uint16 // the embedding's bits once its fp32 table is dropped (DropFP32Weights)
 
 	rope    kernels.RoPE
 	ropeLen int
@@ -105,11 +106,15 @@ type Input struct {
 	// k positions only, [B, k, V] (transformers' logits_to_keep): a prompt's prefill needs one
 	// row, not T rows through the LM head. 0 keeps all T.
 	KeepLogits int
+	// SkipLMHead stops the forward at the final norm: Output.Hidden holds its [B·T, D] output and
+	// Logits is nil, for Model.CrossEntropy, which computes the loss without the [B·T, V] logits.
+	SkipLMHead bool
 }
 
 // Output is what a forward pass produces.
 type Output struct {
-	Logits       *autograd.Tensor   // [B, T, V]
+	Logits       *autograd.Tensor   // [B, T, V]; nil with SkipLMHead
+	Hidden       *autograd.Tensor   // [B·T, D], the final norm's output, with SkipLMHead
 	RouterLogits []*autograd.Tensor // [N, E] per sparse layer, in layer order (MoE only)
 }
 
@@ -352,7 +357,7 @@ func (m *Model) forward(tp *autograd.Tape, in Input, st *inferState) Output {
 	if st != nil {
 		mid = func(x *autograd.Tensor) *autograd.Tensor { x, _ = st.carry(x, nil); return x }
 	}
-	x := autograd.Embedding(tp, m.Embed, in.IDs) // [N, D]
+	x := m.embedding(tp, in.IDs) // [N, D]
 	for li, b := range m.Blocks {
 		xin := x
 		var router *autograd.Tensor
@@ -385,9 +390,25 @@ func (m *Model) forward(tp *autograd.Tape, in Input, st *inferState) Output {
 		tp = nil
 	}
 	x = autograd.RMSNorm(tp, x, m.Norm, float32(c.RMSNormEps))
+	if in.SkipLMHead {
+		out.Hidden = x
+		return out
+	}
 	logits := linear(tp, x, m.LMHead, m.lmHeadBF16, m.BF16) // [B·keep, V]
 	out.Logits = logits.Reshape(in.B, keep, c.VocabSize)
 	return out
+}
+
+// CrossEntropy is the causal-LM loss of a SkipLMHead forward's Hidden against targets [B·T]
+// (CausalTargets; -100 ignored), divided by denom (≤ 0: the counted targets): the LM head and
+// autograd.CrossEntropy in one op (autograd.LinearCrossEntropy) that never holds the logits.
+// It returns the loss, the sum of −log p and the count.
+func (m *Model) CrossEntropy(tp *autograd.Tape, hidden *autograd.Tensor, targets []int32, denom float64) (loss *autograd.Tensor, sum float64, count int) {
+	var wb []uint16
+	if m.LMHead.Data == nil { // held in bf16 only
+		wb = m.lmHeadBF16
+	}
+	return autograd.LinearCrossEntropy(tp, hidden, m.LMHead, wb, targets, denom, m.BF16)
 }
 
 // lastRows copies the last k of each row's t positions of x [b·t, D] into a new [b·k, D]

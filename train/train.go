@@ -271,7 +271,6 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 	if r.opt.Comm.Size() > 1 {
 		red = newReducer(r.opt.Comm, params)
 	}
-	V := m.Config.VocabSize
 	total := rc.Train.MaxSteps
 	batches := make([]data.Batch, accum)
 	targets := make([][]int32, accum)
@@ -334,8 +333,8 @@ func (r *run) stage(ctx context.Context, si int, midStage bool, from *checkpoint
 			}
 			b := shard(full, comm.Rank(), comm.Size())
 			tgt := shardTargets(targets[a], full, comm.Rank(), comm.Size())
-			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
-			loss, sum, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(b.B*b.T, V), tgt, float64(count))
+			out := m.Forward(tp, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart, SkipLMHead: true})
+			loss, sum, _ := m.CrossEntropy(tp, out.Hidden, tgt, float64(count))
 			if len(out.RouterLogits) > 0 {
 				aux, v := moe.LoadBalancingLoss(tp, out.RouterLogits, m.Config.NumExperts, m.Config.NumExpertsPerTok)
 				loss = moe.AddScaled(tp, loss, aux, m.Config.RouterAuxLossCoef/float64(accum))
@@ -585,14 +584,13 @@ func (r *run) eval(rc recipes.Recipe, stage string, tok *tokenizer.Tokenizer) er
 	}
 	var sum float64
 	var count int
-	V := r.model.Config.VocabSize
 	for range rc.Train.EvalBatches {
 		b, err := pipe.Next()
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
-		out := r.model.Forward(nil, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart})
-		_, s, c := autograd.CrossEntropy(nil, out.Logits.Reshape(b.B*b.T, V), layers.CausalTargets(b.Labels, b.B, b.T), 0)
+		out := r.model.Forward(nil, layers.Input{IDs: b.IDs, B: b.B, T: b.T, Pos: b.Pos, DocStart: b.DocStart, SkipLMHead: true})
+		_, s, c := r.model.CrossEntropy(nil, out.Hidden, layers.CausalTargets(b.Labels, b.B, b.T), 0)
 		sum += s
 		count += c
 	}

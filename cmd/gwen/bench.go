@@ -158,6 +158,8 @@ func benchSteps(m *layers.Model, params []*autograd.Tensor, o *benchOpts) (times
 	targets := layers.CausalTargets(ids, B, T)
 	opt := optim.NewAdamW(0.9, 0.95, 1e-8, 0.1)
 	in := layers.Input{IDs: ids, B: B, T: T}
+	tin := in
+	tin.SkipLMHead = true // the training loss never holds the logits
 
 	// The training step below is the trainer's inner loop in miniature; when package train
 	// lands, it owns this loop (batching, accumulation, clipping, the optimizer step) and
@@ -168,8 +170,8 @@ func benchSteps(m *layers.Model, params []*autograd.Tensor, o *benchOpts) (times
 			m.Forward(nil, in)
 			return
 		}
-		out := m.Forward(tp, in)
-		ce, _, _ := autograd.CrossEntropy(tp, out.Logits.Reshape(B*T, V), targets, 0)
+		out := m.Forward(tp, tin)
+		ce, _, _ := m.CrossEntropy(tp, out.Hidden, targets, 0)
 		loss, _ := moe.AddRouterLosses(tp, ce, out.RouterLogits, &m.Config, 0)
 		losses = append(losses, float64(loss.Data[0]))
 		tp.Backward(loss)
