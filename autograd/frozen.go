@@ -18,13 +18,7 @@ func LinearBF16Bits(tp *Tape, x *Tensor, wb []uint16, out int) *Tensor {
 	}
 	shape := append(slices.Clone(x.Shape[:len(x.Shape)-1]), out)
 	y, rec := result(tp, shape, x)
-	var xb []uint16
-	if tp != nil {
-		xb = tp.passingBits(x) // backward reads dy and wb only
-	} else {
-		xb = make([]uint16, len(x.Data))
-		kernels.F32ToBF16(xb, x.Data)
-	}
+	xb := tp.PassingBits(x) // backward reads dy and wb only
 	kernels.GemmBF16(false, true, n, out, in, 1, xb, in, wb, in, 0, y.Data, out)
 	if rec {
 		tp.Record(func() {
@@ -32,8 +26,7 @@ func LinearBF16Bits(tp *Tape, x *Tensor, wb []uint16, out int) *Tensor {
 			if g == nil {
 				return
 			}
-			gb := tp.scratch16(len(g))
-			kernels.F32ToBF16(gb, g) // dx[N,in] += dy[N,out] · w[out,in]
+			gb := tp.GradBits(y) // dx[N,in] += dy[N,out] · w[out,in]; dy's bits shared with an adapter
 			kernels.GemmBF16(false, false, n, in, out, 1, gb, out, wb, in, 1, x.GradBuf(), in)
 		})
 	}

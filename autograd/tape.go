@@ -23,8 +23,10 @@ type Tape struct {
 	mem16    arena[uint16] // the bfloat16 copies bf16Of keeps for the step
 	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
 	tmp16    []uint16      // scratch16's buffer
-	fwd16    []uint16      // passingBits' buffer, holding the bits of fwd16Of
+	fwd16    []uint16      // PassingBits' buffer, holding the bits of fwd16Of's data
 	fwd16Of  *Tensor
+	grad16   []uint16 // GradBits' buffer, holding the bits of grad16Of's gradient
+	grad16Of *Tensor
 	sub      *Tape // reused for recomputing checkpointed blocks
 
 	// OnFinal (see OnGradFinal): the hook, the record index of each parameter's first use,
@@ -187,7 +189,7 @@ func (tp *Tape) releaseMem() {
 		tp.shadowed[i] = nil
 	}
 	tp.shadowed = tp.shadowed[:0]
-	tp.fwd16Of = nil
+	tp.fwd16Of, tp.grad16Of = nil, nil
 	tp.mem.release()
 	tp.mem16.release()
 }
@@ -210,12 +212,18 @@ func (tp *Tape) bf16Of(t *Tensor) []uint16 {
 	return r.bf16[:len(t.Data)]
 }
 
-// passingBits returns t's data rounded to bfloat16 bits for a product that needs them only
+// PassingBits returns t's data rounded to bfloat16 bits for a product that needs them only
 // now (a frozen weight's forward: its backward reads the weight, not t). The tape's own copy
 // (bf16Of) is used where one exists; otherwise the bits go to one reused buffer, valid until
-// the next call, which also serves the next product of the same t (q, k and v read the same
-// x), so that no copy is kept for the step.
-func (tp *Tape) passingBits(t *Tensor) []uint16 {
+// the next call for another tensor, which also serves the next products of the same t (q, k
+// and v read the same x, and so do their adapters), so that no copy is kept for the step. t's
+// data must not change while it is in use. A nil tape converts into fresh memory.
+func (tp *Tape) PassingBits(t *Tensor) []uint16 {
+	if tp == nil {
+		b := make([]uint16, len(t.Data))
+		kernels.F32ToBF16(b, t.Data)
+		return b
+	}
 	r := t
 	if r.base != nil {
 		r = r.base
@@ -224,14 +232,45 @@ func (tp *Tape) passingBits(t *Tensor) []uint16 {
 		return r.bf16[:len(t.Data)]
 	}
 	if tp.fwd16Of != r {
-		if cap(tp.fwd16) < len(r.Data) {
-			tp.fwd16 = make([]uint16, len(r.Data))
-		}
-		tp.fwd16 = tp.fwd16[:len(r.Data)]
-		kernels.F32ToBF16(tp.fwd16, r.Data)
+		tp.fwd16 = convertInto(tp.fwd16, r.Data)
 		tp.fwd16Of = r
 	}
 	return tp.fwd16[:len(t.Data)]
+}
+
+// GradBits returns t's gradient rounded to bfloat16 bits, in one reused buffer valid until the
+// next call for another tensor: the backward steps of the products that made t (a frozen
+// weight's and its adapter's) read the same dy, which is final once they run, and convert it
+// once.
+func (tp *Tape) GradBits(t *Tensor) []uint16 {
+	r := t
+	if r.base != nil {
+		r = r.base
+	}
+	if tp.grad16Of != r {
+		tp.grad16 = convertInto(tp.grad16, r.Grad())
+		tp.grad16Of = r
+	}
+	return tp.grad16[:len(t.Data)]
+}
+
+// Alloc16 is Alloc for bfloat16 bits: n values with arbitrary contents that live as long as
+// memory Alloc would hand out now; with a nil tape, plain memory.
+func (tp *Tape) Alloc16(n int) []uint16 {
+	if tp == nil {
+		return make([]uint16, n)
+	}
+	return tp.mem16.get(n, tp.now())
+}
+
+// convertInto rounds src to bfloat16 bits in buf, grown when needed, and returns them.
+func convertInto(buf []uint16, src []float32) []uint16 {
+	if cap(buf) < len(src) {
+		buf = make([]uint16, len(src))
+	}
+	buf = buf[:len(src)]
+	kernels.F32ToBF16(buf, src)
+	return buf
 }
 
 // scratch16 returns a buffer of n bfloat16 values with arbitrary contents, valid until the next

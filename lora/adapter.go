@@ -42,11 +42,11 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 	if ny, out := y.Rows(); in != a.In || out != a.Out || ny != n {
 		panic(fmt.Sprintf("lora.Adapter.Forward %s: x %v, y %v; the adapter maps [N, %d] to [N, %d]", a.Name, x.Shape, y.Shape, a.In, a.Out))
 	}
+	if bf16 {
+		return a.forwardBF16(tp, x, y)
+	}
 	r, out, scale := a.R, a.Out, a.Scale
 	gemm := kernels.Sgemm
-	if bf16 {
-		gemm = kernels.SgemmBF16
-	}
 
 	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
 	xd, drop := x.Data, s.dropping()
@@ -90,6 +90,77 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 			}
 			dxd := tp.Alloc(n * in)
 			gemm(false, false, n, in, r, 1, dh, r, A.Data, in, 0, dxd, in)
+			s.applyDropout(dxd, dxd, dkey) // the same mask and 1/(1-p): a pure function of the key
+			kernels.Add(x.GradBuf(), x.GradBuf(), dxd)
+		}
+	})
+	return y
+}
+
+// forwardBF16 is Forward in mixed precision: the numbers of SgemmBF16 (operands rounded to
+// bfloat16, fp32 accumulation) on bits the tape shares. x's bits are the ones the base product
+// just made (Tape.PassingBits), made again once in backward for all adapters reading x, and
+// dy's are the ones the base product's backward uses too (Tape.GradBits); only the thin
+// [N, R] products and, with dropout, the dropped input's bits are kept for backward.
+func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autograd.Tensor {
+	s := a.set
+	n, in := x.Rows()
+	r, out, scale := a.R, a.Out, a.Scale
+	A, B := a.A, a.B
+
+	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
+	drop := s.dropping()
+	var dkey uint64
+	var xdb []uint16 // dropout(x)'s bits, kept for backward; nil: x's, made when needed
+	if drop {
+		dkey = s.dropoutKey(a.key)
+		xdb = tp.Alloc16(len(x.Data))
+		s.applyDropoutBits(xdb, x.Data, dkey)
+	}
+	inBits := func() []uint16 {
+		if drop {
+			return xdb
+		}
+		return tp.PassingBits(x)
+	}
+	h := tp.Alloc(n * r) // [N, R] = dropout(x)·Aᵀ
+	kernels.GemmBF16F32B(false, true, n, r, in, 1, inBits(), in, A.Data, in, 0, h, r)
+	hb := tp.Alloc16(n * r)
+	kernels.F32ToBF16(hb, h)
+	kernels.GemmBF16F32B(false, true, n, out, r, scale, hb, r, B.Data, r, 1, y.Data, out)
+
+	if !tp.Recording(x, A, B) {
+		return y
+	}
+	y.RequiresGrad = true
+	tp.Record(func() {
+		g := y.Grad() // [N, Out]
+		if g == nil {
+			return
+		}
+		gb := tp.GradBits(y)
+		if B.RequiresGrad { // dB[Out,R] = Scale·dyᵀ·h
+			gB, beta := B.GradForWrite()
+			kernels.GemmBF16(true, false, out, r, n, scale, gb, out, hb, r, beta, gB, r)
+		}
+		if !A.RequiresGrad && !x.RequiresGrad {
+			return
+		}
+		dh := tp.Alloc(n * r) // [N, R] = Scale·dy·B
+		kernels.GemmBF16F32B(false, false, n, r, out, scale, gb, out, B.Data, r, 0, dh, r)
+		dhb := tp.Alloc16(n * r)
+		kernels.F32ToBF16(dhb, dh)
+		if A.RequiresGrad { // dA[R,In] = dhᵀ·dropout(x)
+			gA, beta := A.GradForWrite()
+			kernels.GemmBF16(true, false, r, in, n, 1, dhb, r, inBits(), in, beta, gA, in)
+		}
+		if x.RequiresGrad { // dx[N,In] += dropout'(dh·A)
+			if !drop {
+				kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, 1, x.GradBuf(), in)
+				return
+			}
+			dxd := tp.Alloc(n * in)
+			kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, 0, dxd, in)
 			s.applyDropout(dxd, dxd, dkey) // the same mask and 1/(1-p): a pure function of the key
 			kernels.Add(x.GradBuf(), x.GradBuf(), dxd)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
 	"github.com/gwen-ml/gwen/layers"
 )
 
@@ -94,6 +95,24 @@ func (s *Set) applyDropout(dst, src []float32, key uint64) {
 		for i := j; i < min(j+4, len(src)); i++ {
 			if h&0xffff >= thresh {
 				dst[i] = src[i] * keep
+			} else {
+				dst[i] = 0
+			}
+			h >>= 16
+		}
+	}
+}
+
+// applyDropoutBits is applyDropout with the result rounded to bfloat16 bits (the same mask).
+func (s *Set) applyDropoutBits(dst []uint16, src []float32, key uint64) {
+	p := s.Config.Dropout
+	thresh := uint64(math.Round(p * (1 << 16)))
+	keep := float32(1 / (1 - p))
+	for j := 0; j < len(src); j += 4 {
+		h := mix64(key + uint64(j/4)*0x9e3779b97f4a7c15)
+		for i := j; i < min(j+4, len(src)); i++ {
+			if h&0xffff >= thresh {
+				dst[i] = kernels.F32ToBF16Bits(src[i] * keep)
 			} else {
 				dst[i] = 0
 			}
