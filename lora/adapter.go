@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/internal/freelist"
 	"github.com/gwen-ml/gwen/kernels"
 )
 
@@ -101,7 +102,7 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 // bfloat16, fp32 accumulation) on bits the tape shares. x's bits are the ones the base product
 // just made (Tape.PassingBits), made again once in backward for all adapters reading x, and
 // dy's are the ones the base product's backward uses too (Tape.GradBits); only the thin
-// [N, R] products and, with dropout, the dropped input's bits are kept for backward.
+// [N, R] products are kept for backward.
 func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autograd.Tensor {
 	s := a.set
 	n, in := x.Rows()
@@ -109,22 +110,29 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 	A, B := a.A, a.B
 
 	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
+	// The dropped input's bits are made when a product needs them, in forward and again in
+	// backward (the mask is a pure function of the key), rather than kept for the step.
 	drop := s.dropping()
 	var dkey uint64
-	var xdb []uint16 // dropout(x)'s bits, kept for backward; nil: x's, made when needed
 	if drop {
 		dkey = s.dropoutKey(a.key)
-		xdb = tp.Alloc16(len(x.Data))
-		s.applyDropoutBits(xdb, x.Data, dkey)
 	}
-	inBits := func() []uint16 {
-		if drop {
-			return xdb
+	withInBits := func(f func(b []uint16)) {
+		if !drop {
+			f(tp.PassingBits(x))
+			return
 		}
-		return tp.PassingBits(x)
+		buf := dropBits.Get()
+		defer dropBits.Put(buf)
+		if cap(*buf) < len(x.Data) {
+			*buf = make([]uint16, len(x.Data))
+		}
+		b := (*buf)[:len(x.Data)]
+		s.applyDropoutBits(b, x.Data, dkey)
+		f(b)
 	}
 	h := tp.Alloc(n * r) // [N, R] = dropout(x)·Aᵀ
-	kernels.GemmBF16F32B(false, true, n, r, in, 1, inBits(), in, A.Data, in, 0, h, r)
+	withInBits(func(xb []uint16) { kernels.GemmBF16F32B(false, true, n, r, in, 1, xb, in, A.Data, in, 0, h, r) })
 	hb := tp.Alloc16(n * r)
 	kernels.F32ToBF16(hb, h)
 	kernels.GemmBF16F32B(false, true, n, out, r, scale, hb, r, B.Data, r, 1, y.Data, out)
@@ -152,7 +160,7 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 		kernels.F32ToBF16(dhb, dh)
 		if A.RequiresGrad { // dA[R,In] = dhᵀ·dropout(x)
 			gA, beta := A.GradForWrite()
-			kernels.GemmBF16(true, false, r, in, n, 1, dhb, r, inBits(), in, beta, gA, in)
+			withInBits(func(xb []uint16) { kernels.GemmBF16(true, false, r, in, n, 1, dhb, r, xb, in, beta, gA, in) })
 		}
 		if x.RequiresGrad { // dx[N,In] += dropout'(dh·A)
 			if !drop {
@@ -167,6 +175,9 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 	})
 	return y
 }
+
+// dropBits holds the dropped inputs' bits of forwardBF16 between uses.
+var dropBits freelist.List[[]uint16]
 
 // newAdapter makes the adapter of module name ([out, in] Linear) with zero weights.
 func newAdapter(s *Set, name string, r, in, out int, sc float32) *Adapter {

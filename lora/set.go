@@ -85,41 +85,53 @@ func (s *Set) dropoutKey(module uint64) uint64 {
 
 // applyDropout sets dst[i] = src[i]/(1-p) where element i is kept, else 0; dst may be src.
 // One hash, mix64(key + j·φ), serves elements 4j..4j+3: element i is kept when its 16-bit lane
-// (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded.
+// (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded. Split over cores in groups of 4, it gives the same
+// mask at any thread count.
 func (s *Set) applyDropout(dst, src []float32, key uint64) {
-	p := s.Config.Dropout
-	thresh := uint64(math.Round(p * (1 << 16)))
-	keep := float32(1 / (1 - p))
-	for j := 0; j < len(src); j += 4 {
-		h := mix64(key + uint64(j/4)*0x9e3779b97f4a7c15)
-		for i := j; i < min(j+4, len(src)); i++ {
-			if h&0xffff >= thresh {
-				dst[i] = src[i] * keep
-			} else {
-				dst[i] = 0
+	thresh, keep := s.dropoutRule()
+	kernels.Parallel((len(src)+3)/4, dropoutGrain, func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			h := mix64(key + uint64(g)*0x9e3779b97f4a7c15)
+			for i := 4 * g; i < min(4*g+4, len(src)); i++ {
+				if h&0xffff >= thresh {
+					dst[i] = src[i] * keep
+				} else {
+					dst[i] = 0
+				}
+				h >>= 16
 			}
-			h >>= 16
 		}
-	}
+	})
 }
 
-// applyDropoutBits is applyDropout with the result rounded to bfloat16 bits (the same mask).
+// applyDropoutBits is applyDropout with the result rounded to bfloat16 bits (the same mask; the
+// loop is applyDropout's, kept apart so that neither calls a function per element).
 func (s *Set) applyDropoutBits(dst []uint16, src []float32, key uint64) {
-	p := s.Config.Dropout
-	thresh := uint64(math.Round(p * (1 << 16)))
-	keep := float32(1 / (1 - p))
-	for j := 0; j < len(src); j += 4 {
-		h := mix64(key + uint64(j/4)*0x9e3779b97f4a7c15)
-		for i := j; i < min(j+4, len(src)); i++ {
-			if h&0xffff >= thresh {
-				dst[i] = kernels.F32ToBF16Bits(src[i] * keep)
-			} else {
-				dst[i] = 0
+	thresh, keep := s.dropoutRule()
+	kernels.Parallel((len(src)+3)/4, dropoutGrain, func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			h := mix64(key + uint64(g)*0x9e3779b97f4a7c15)
+			for i := 4 * g; i < min(4*g+4, len(src)); i++ {
+				if h&0xffff >= thresh {
+					dst[i] = kernels.F32ToBF16Bits(src[i] * keep)
+				} else {
+					dst[i] = 0
+				}
+				h >>= 16
 			}
-			h >>= 16
 		}
-	}
+	})
 }
+
+// dropoutRule is the 16-bit threshold below which an element is dropped, and the scale of the
+// kept ones.
+func (s *Set) dropoutRule() (thresh uint64, keep float32) {
+	p := s.Config.Dropout
+	return uint64(math.Round(p * (1 << 16))), float32(1 / (1 - p))
+}
+
+// dropoutGrain is how many groups of 4 one core takes at least.
+const dropoutGrain = 1 << 14
 
 // target is one adaptable module of a model.
 type target struct {
