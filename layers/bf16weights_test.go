@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gwen-ml/gwen/autograd"
+	"github.com/gwen-ml/gwen/kernels"
 	"github.com/gwen-ml/gwen/layers"
 )
 
@@ -150,6 +151,72 @@ func TestDropFP32WeightsMatchesBF16Training(t *testing.T) {
 	for i, p := range train {
 		if len(wantGrads[i]) == 0 || !slices.Equal(gotGrads[i], wantGrads[i]) {
 			t.Errorf("%s: gradient differs (or is missing) with the base held in bf16 only", p.Name)
+		}
+	}
+}
+
+// A frozen embedding (and lm_head) is dropped too and looked up in bits: for a model of
+// bfloat16 values (a bf16 checkpoint), the tape-less logits, the training logits and the norm
+// weights' gradients equal those of the same model held in fp32 in bf16 mode, to the bit; with
+// the fused loss as well.
+func TestDropFP32WeightsHoldsFrozenEmbeddingInBits(t *testing.T) {
+	ids := tokens(12, 5)
+	in := layers.Input{IDs: ids, B: 1, T: len(ids)}
+	targets := layers.CausalTargets(ids, 1, len(ids))
+	build := func(drop bool) (*layers.Model, []*autograd.Tensor) {
+		m := tinyModel(t)
+		kernels.RoundBF16(m.Embed.Data, m.Embed.Data)
+		train := freezeProjections(m)
+		m.Embed.RequiresGrad = false
+		train = slices.DeleteFunc(train, func(p *autograd.Tensor) bool { return p == m.Embed })
+		m.BF16 = true
+		if drop {
+			m.UseBF16Weights()
+			if err := m.DropFP32Weights(); err != nil {
+				t.Fatal(err)
+			}
+			if m.Embed.Data != nil {
+				t.Fatal("the frozen embedding is still held in fp32")
+			}
+		}
+		return m, train
+	}
+	run := func(m *layers.Model, train []*autograd.Tensor, fused bool) (logitsOrLoss []float32, grads [][]float32) {
+		tp := autograd.NewTape()
+		var loss *autograd.Tensor
+		if fused {
+			out := m.Forward(tp, layers.Input{IDs: ids, B: 1, T: len(ids), SkipLMHead: true})
+			loss, _, _ = m.CrossEntropy(tp, out.Hidden, targets, 0)
+			logitsOrLoss = []float32{loss.Data[0]}
+		} else {
+			logits := m.Forward(tp, in).Logits
+			logitsOrLoss = slices.Clone(logits.Data)
+			loss, _, _ = autograd.CrossEntropy(tp, logits.Reshape(len(ids), m.Config.VocabSize), targets, 0)
+		}
+		tp.Backward(loss)
+		for _, p := range train {
+			grads = append(grads, slices.Clone(p.Grad()))
+			p.ZeroGrad()
+		}
+		return logitsOrLoss, grads
+	}
+	ref, refTrain := build(false)
+	m, train := build(true)
+	kept, _ := build(false)
+	kept.UseBF16Weights()
+	if !slices.Equal(m.Forward(nil, in).Logits.Data, kept.Forward(nil, in).Logits.Data) {
+		t.Errorf("tape-less logits differ once the embedding is held in bits")
+	}
+	for _, fused := range []bool{false, true} {
+		want, wantGrads := run(ref, refTrain, fused)
+		got, gotGrads := run(m, train, fused)
+		if !slices.Equal(got, want) {
+			t.Errorf("fused %v: logits or loss differ with the embedding in bits", fused)
+		}
+		for i := range wantGrads {
+			if len(wantGrads[i]) == 0 || !slices.Equal(gotGrads[i], wantGrads[i]) {
+				t.Errorf("fused %v: %s's gradient differs with the embedding in bits", fused, train[i].Name)
+			}
 		}
 	}
 }
