@@ -14,23 +14,30 @@ import (
 // and returns the model, the golden case, the logits and the CE loss tensor.
 func goldenForward(t *testing.T, name string, bf16 bool) (*layers.Model, *golden.Case, *autograd.Tape, layers.Output, *autograd.Tensor, float64) {
 	t.Helper()
+	m, g, in, targets := goldenCase(t, name)
+	m.BF16 = bf16
+	tp := autograd.NewTape()
+	out := m.Forward(tp, in)
+	logits := out.Logits.Reshape(in.B*in.T, m.Config.VocabSize)
+	loss, sum, count := autograd.CrossEntropy(tp, logits, targets, 0)
+	return m, g, tp, out, loss, sum / float64(count)
+}
+
+// goldenCase loads testdata/golden/<name>: the model, the case, its input_ids as an Input and
+// its labels as causal targets.
+func goldenCase(t *testing.T, name string) (*layers.Model, *golden.Case, layers.Input, []int32) {
+	t.Helper()
 	m, err := layers.Load(golden.Dir(name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.BF16 = bf16
 	g, err := golden.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, labels := g.I32("input_ids"), g.I32("labels")
 	shape := g.Shape("input_ids")
-	b, tt := shape[0], shape[1]
-	tp := autograd.NewTape()
-	out := m.Forward(tp, layers.Input{IDs: ids, B: b, T: tt})
-	logits := out.Logits.Reshape(b*tt, m.Config.VocabSize)
-	loss, sum, count := autograd.CrossEntropy(tp, logits, layers.CausalTargets(labels, b, tt), 0)
-	return m, g, tp, out, loss, sum / float64(count)
+	in := layers.Input{IDs: g.I32("input_ids"), B: shape[0], T: shape[1]}
+	return m, g, in, layers.CausalTargets(g.I32("labels"), in.B, in.T)
 }
 
 func TestGoldenDenseLogitsLossGrads(t *testing.T) {
@@ -44,13 +51,7 @@ func TestGoldenDenseLogitsLossGrads(t *testing.T) {
 		t.Errorf("loss %.9f, want %.9f (diff %.3g)", lossF64, want, lossF64-want)
 	}
 	tp.Backward(loss)
-	for _, p := range m.Params() {
-		want := g.F32("grad." + p.Name)
-		tol := golden.GradTol(want)
-		if d := golden.Compare(p.Grad(), want, tol); d.Max > tol {
-			t.Errorf("grad.%s: %v (tolerance %.3g)", p.Name, d, tol)
-		}
-	}
+	checkGoldenGrads(t, m, g)
 	// End to end: our own gradients, clipped, one AdamW step (golden.json "adamw").
 	params := m.Params()
 	if norm, want := optim.ClipGradNorm(params, 1.0), g.Scalar("grad_norm"); math.Abs(norm-want) > 1e-5*want {
@@ -83,27 +84,24 @@ func TestGoldenDenseBF16Logits(t *testing.T) {
 // cross-entropy a few rows at a time) gives the golden loss and every gradient, the LM head's
 // and the embedding's included.
 func TestGoldenDenseFusedLMHeadLossGrads(t *testing.T) {
-	m, err := layers.Load(golden.Dir("tiny-dense"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := golden.Open("tiny-dense")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, labels := g.I32("input_ids"), g.I32("labels")
-	shape := g.Shape("input_ids")
-	b, tt := shape[0], shape[1]
+	m, g, in, targets := goldenCase(t, "tiny-dense")
+	in.SkipLMHead = true
 	tp := autograd.NewTape()
-	out := m.Forward(tp, layers.Input{IDs: ids, B: b, T: tt, SkipLMHead: true})
+	out := m.Forward(tp, in)
 	if out.Logits != nil || out.Hidden == nil {
 		t.Fatalf("SkipLMHead: logits %v, hidden %v", out.Logits, out.Hidden)
 	}
-	loss, sum, count := m.CrossEntropy(tp, out.Hidden, layers.CausalTargets(labels, b, tt), 0)
+	loss, sum, count := m.CrossEntropy(tp, out.Hidden, targets, 0)
 	if want := g.Scalar("loss"); math.Abs(sum/float64(count)-want) > 1e-5 || math.Abs(float64(loss.Data[0])-want) > 1e-5 {
 		t.Errorf("loss %.9f (sum/count %.9f), want %.9f", loss.Data[0], sum/float64(count), want)
 	}
 	tp.Backward(loss)
+	checkGoldenGrads(t, m, g)
+}
+
+// checkGoldenGrads holds every parameter's gradient to the golden's, at its tolerance.
+func checkGoldenGrads(t *testing.T, m *layers.Model, g *golden.Case) {
+	t.Helper()
 	for _, p := range m.Params() {
 		want := g.F32("grad." + p.Name)
 		tol := golden.GradTol(want)
