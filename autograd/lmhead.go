@@ -42,7 +42,10 @@ func LinearCrossEntropy(tp *Tape, x, w *Tensor, wb []uint16, targets []int32, de
 
 	var xb, wbits []uint16 // bf16: the bits of x and w
 	if bf16 {
-		xb, wbits = bitsOf(tp, x), wb
+		xb, wbits = tp.PassingBits(x), wb // a frozen head's backward does not read x
+		if w.RequiresGrad {
+			xb = bitsOf(tp, x)
+		}
 		if wbits == nil {
 			wbits = bitsOf(tp, w)
 		}
