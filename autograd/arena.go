@@ -1,8 +1,10 @@
 package autograd
 
 import (
+	"flag"
 	"math"
 	"os"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -98,7 +100,7 @@ func (a *arena[T]) releaseStamp(stamp int) {
 	}
 	l := a.byStamp[stamp]
 	for i, b := range l {
-		if poisonFreed {
+		if poisonFreed() {
 			poison(b)
 		}
 		a.free[len(b)] = append(a.free[len(b)], b)
@@ -140,10 +142,23 @@ func (a *arena[T]) release() {
 	a.used = a.used[:0]
 }
 
-// poisonFreed makes a training arena fill every buffer it takes back with NaN (bfloat16 NaN
-// for bits), so that a read after release shows in the numbers: on in every test binary, and
-// where the environment sets GWEN_POISON_FREED=1.
-var poisonFreed = testing.Testing() || os.Getenv("GWEN_POISON_FREED") == "1"
+// poisonFreed reports whether a training arena fills every buffer it takes back with NaN
+// (bfloat16 NaN for bits), so that a read after release shows in the numbers: in every test
+// binary except while it runs benchmarks (whose timings the filling would distort), and
+// wherever the environment sets GWEN_POISON_FREED=1 (0 turns it off).
+var poisonFreed = sync.OnceValue(func() bool {
+	switch os.Getenv("GWEN_POISON_FREED") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	if !testing.Testing() {
+		return false
+	}
+	bench := flag.Lookup("test.bench")
+	return bench == nil || bench.Value.String() == ""
+})
 
 func poison[T any](b []T) {
 	switch b := any(b).(type) {
