@@ -110,12 +110,15 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 	A, B := a.A, a.B
 
 	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
-	// The dropped input's bits are made when a product needs them, in forward and again in
-	// backward (the mask is a pure function of the key), rather than kept for the step.
+	// The mask is drawn once (1 bit per element, kept for backward); the dropped input's bits
+	// are made from it when a product needs them, in forward and again in backward, rather than
+	// kept for the step.
 	drop := s.dropping()
-	var dkey uint64
+	var mask []uint16
+	_, keep := s.dropoutRule()
 	if drop {
-		dkey = s.dropoutKey(a.key)
+		mask = tp.Alloc16((len(x.Data) + 15) / 16)
+		s.dropoutMask(mask, len(x.Data), s.dropoutKey(a.key))
 	}
 	withInBits := func(f func(b []uint16)) {
 		if !drop {
@@ -128,7 +131,7 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 			*buf = make([]uint16, len(x.Data))
 		}
 		b := (*buf)[:len(x.Data)]
-		s.applyDropoutBits(b, x.Data, dkey)
+		maskedBits(b, x.Data, mask, keep)
 		f(b)
 	}
 	h := tp.Alloc(n * r) // [N, R] = dropout(x)·Aᵀ
@@ -167,9 +170,9 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 				kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, 1, x.GradBuf(), in)
 				return
 			}
-			dxd := tp.Alloc(n * in)
-			kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, 0, dxd, in)
-			s.applyDropout(dxd, dxd, dkey) // the same mask and 1/(1-p): a pure function of the key
+			dxd := tp.Alloc(n * in) // the forward's mask and 1/(1-p)
+			kernels.GemmBF16F32B(false, false, n, in, r, keep, dhb, r, A.Data, in, 0, dxd, in)
+			zeroDropped(dxd, mask, len(dxd))
 			kernels.Add(x.GradBuf(), x.GradBuf(), dxd)
 		}
 	})

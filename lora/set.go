@@ -3,11 +3,13 @@ package lora
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 
 	"github.com/gwen-ml/gwen/autograd"
 	"github.com/gwen-ml/gwen/kernels"
+	"github.com/gwen-ml/gwen/kernels/bf16"
 	"github.com/gwen-ml/gwen/layers"
 )
 
@@ -104,24 +106,60 @@ func (s *Set) applyDropout(dst, src []float32, key uint64) {
 	})
 }
 
-// applyDropoutBits is applyDropout with the result rounded to bfloat16 bits (the same mask; the
-// loop is applyDropout's, kept apart so that neither calls a function per element).
-func (s *Set) applyDropoutBits(dst []uint16, src []float32, key uint64) {
-	thresh, keep := s.dropoutRule()
-	kernels.Parallel((len(src)+3)/4, dropoutGrain, func(lo, hi int) {
-		for g := lo; g < hi; g++ {
-			h := mix64(key + uint64(g)*0x9e3779b97f4a7c15)
-			for i := 4 * g; i < min(4*g+4, len(src)); i++ {
-				if h&0xffff >= thresh {
-					dst[i] = kernels.F32ToBF16Bits(src[i] * keep)
-				} else {
-					dst[i] = 0
+// dropoutMask writes applyDropout's mask for n elements as bits: bit i%16 of mask[i/16] is set
+// where element i is kept. A bf16 adapter draws it once in forward and reads it three times
+// (the dropped input's bits in forward and in backward, and its input gradient).
+func (s *Set) dropoutMask(mask []uint16, n int, key uint64) {
+	thresh, _ := s.dropoutRule()
+	kernels.Parallel(len(mask), dropoutGrain/4, func(lo, hi int) {
+		for w := lo; w < hi; w++ {
+			var bits uint16
+			for q := range 4 { // four groups of four elements, one hash each
+				h := mix64(key + uint64(4*w+q)*0x9e3779b97f4a7c15)
+				for l := range 4 {
+					if h&0xffff >= thresh {
+						bits |= 1 << (4*q + l)
+					}
+					h >>= 16
 				}
-				h >>= 16
 			}
+			mask[w] = bits
 		}
 	})
 }
+
+// maskedBits sets dst[i] to the bfloat16 bits of src[i]·keep where mask keeps element i, else
+// to 0: applyDropout's values, rounded. Dropout drops few elements, so every element is scaled
+// and the dropped ones are then found by the mask's zero bits.
+func maskedBits(dst []uint16, src []float32, mask []uint16, keep float32) {
+	kernels.Parallel((len(src)+maskBlock-1)/maskBlock, 16, func(lo, hi int) {
+		var tmp [maskBlock]float32
+		for blk := lo; blk < hi; blk++ {
+			i0, i1 := blk*maskBlock, min((blk+1)*maskBlock, len(src))
+			t := tmp[:i1-i0]
+			for j, v := range src[i0:i1] {
+				t[j] = v * keep
+			}
+			zeroDropped(t, mask[i0/16:], i1-i0)
+			bf16.FromF32s(dst[i0:i1], t)
+		}
+	})
+}
+
+// zeroDropped sets x[i] = 0 for the first n elements whose bit in mask (element 0 at bit 0 of
+// mask[0]) is clear.
+func zeroDropped(x []float32, mask []uint16, n int) {
+	for w := 0; w*16 < n; w++ {
+		for z := ^mask[w]; z != 0; z &= z - 1 {
+			if i := w*16 + bits.TrailingZeros16(z); i < n {
+				x[i] = 0
+			}
+		}
+	}
+}
+
+// maskBlock is how many elements maskedBits and addMasked take at a time.
+const maskBlock = 1024
 
 // dropoutRule is the 16-bit threshold below which an element is dropped, and the scale of the
 // kept ones.
