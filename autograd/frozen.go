@@ -27,7 +27,8 @@ func LinearBF16Bits(tp *Tape, x *Tensor, wb []uint16, out int) *Tensor {
 				return
 			}
 			gb := tp.GradBits(y) // dx[N,in] += dy[N,out] · w[out,in]; dy's bits shared with an adapter
-			kernels.GemmBF16(false, false, n, in, out, 1, gb, out, wb, in, 1, x.GradBuf(), in)
+			gx, beta := x.GradForWrite()
+			kernels.GemmBF16(false, false, n, in, out, 1, gb, out, wb, in, beta, gx, in)
 		})
 	}
 	return y

@@ -122,7 +122,8 @@ func Linear(tp *Tape, x, w *Tensor, bf16 bool) *Tensor {
 				return
 			}
 			if x.RequiresGrad { // dx[N,in] += dy[N,out] · w[out,in]
-				gemm(false, false, n, in, o, 1, g, o, w.Data, in, 1, x.GradBuf(), in)
+				gx, beta := x.GradForWrite()
+				gemm(false, false, n, in, o, 1, g, o, w.Data, in, beta, gx, in)
 			}
 			if w.RequiresGrad { // dw[out,in] += dyᵀ · x
 				gw, beta := w.GradForWrite()
@@ -152,7 +153,8 @@ func linearBF16(tp *Tape, x, w, out *Tensor, rec bool, n, in, o int) {
 		gb := tp.scratch16(len(g))
 		kernels.F32ToBF16(gb, g)
 		if x.RequiresGrad { // dx[N,in] += dy[N,out] · w[out,in]
-			kernels.GemmBF16F32B(false, false, n, in, o, 1, gb, o, w.Data, in, 1, x.GradBuf(), in)
+			gx, beta := x.GradForWrite()
+			kernels.GemmBF16F32B(false, false, n, in, o, 1, gb, o, w.Data, in, beta, gx, in)
 		}
 		if w.RequiresGrad { // dw[out,in] += dyᵀ · x
 			gw, beta := w.GradForWrite()

@@ -83,7 +83,8 @@ func (t *Tensor) freshen() {
 // GradForWrite returns the gradient buffer and the beta with which an op that writes the whole
 // gradient as beta·grad + its contribution must combine them: 0 when the gradient is zero
 // (new, or stale after ZeroGrad: then it is never cleared), else 1. A weight's gradient GEMM
-// uses it, so zeroing every gradient each step costs nothing for them.
+// uses it, so zeroing every gradient each step costs nothing for them, and so does the first
+// product to write an activation's gradient (its new buffer is not cleared first).
 func (t *Tensor) GradForWrite() ([]float32, float32) {
 	if t.base != nil {
 		return t.base.GradForWrite()
@@ -91,6 +92,9 @@ func (t *Tensor) GradForWrite() ([]float32, float32) {
 	switch {
 	case t.gradStale:
 		t.gradStale = false
+		return t.grad, 0
+	case t.grad == nil && t.tape != nil:
+		t.grad = t.tape.mem.get(len(t.Data), t.stamp) // arbitrary contents: beta 0 overwrites them
 		return t.grad, 0
 	case t.grad == nil:
 		return t.GradBuf(), 0

@@ -86,7 +86,8 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 		}
 		if x.RequiresGrad { // dx[N,In] += dropout'(dh·A)
 			if !drop {
-				gemm(false, false, n, in, r, 1, dh, r, A.Data, in, 1, x.GradBuf(), in)
+				gx, beta := x.GradForWrite()
+				gemm(false, false, n, in, r, 1, dh, r, A.Data, in, beta, gx, in)
 				return
 			}
 			dxd := tp.Alloc(n * in)
@@ -167,7 +168,8 @@ func (a *Adapter) forwardBF16(tp *autograd.Tape, x, y *autograd.Tensor) *autogra
 		}
 		if x.RequiresGrad { // dx[N,In] += dropout'(dh·A)
 			if !drop {
-				kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, 1, x.GradBuf(), in)
+				gx, beta := x.GradForWrite()
+				kernels.GemmBF16F32B(false, false, n, in, r, 1, dhb, r, A.Data, in, beta, gx, in)
 				return
 			}
 			dxd := tp.Alloc(n * in) // the forward's mask and 1/(1-p)
