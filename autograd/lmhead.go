@@ -164,7 +164,5 @@ func bitsOf(tp *Tape, t *Tensor) []uint16 {
 	if tp != nil {
 		return tp.bf16Of(t)
 	}
-	b := make([]uint16, len(t.Data))
-	kernels.F32ToBF16(b, t.Data)
-	return b
+	return convertInto(nil, t.Data)
 }

@@ -220,9 +220,7 @@ func (tp *Tape) bf16Of(t *Tensor) []uint16 {
 // data must not change while it is in use. A nil tape converts into fresh memory.
 func (tp *Tape) PassingBits(t *Tensor) []uint16 {
 	if tp == nil {
-		b := make([]uint16, len(t.Data))
-		kernels.F32ToBF16(b, t.Data)
-		return b
+		return convertInto(nil, t.Data)
 	}
 	r := t
 	if r.base != nil {

@@ -51,11 +51,13 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 
 	// Dropout on the adapter's input, as PEFT's lora_dropout: kept values are divided by 1-p.
 	xd, drop := x.Data, s.dropping()
-	var dkey uint64
+	var mask []uint16
+	_, keep := s.dropoutRule()
 	if drop {
-		dkey = s.dropoutKey(a.key)
+		mask = tp.Alloc16((len(x.Data) + 15) / 16)
+		s.dropoutMask(mask, len(x.Data), s.dropoutKey(a.key))
 		xd = tp.Alloc(len(x.Data))
-		s.applyDropout(xd, x.Data, dkey)
+		dropped(xd, x.Data, mask, keep)
 	}
 	h := tp.Alloc(n * r) // [N, R] = dropout(x)·Aᵀ
 	gemm(false, true, n, r, in, 1, xd, in, a.A.Data, in, 0, h, r)
@@ -90,9 +92,9 @@ func (a *Adapter) Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *
 				gemm(false, false, n, in, r, 1, dh, r, A.Data, in, beta, gx, in)
 				return
 			}
-			dxd := tp.Alloc(n * in)
-			gemm(false, false, n, in, r, 1, dh, r, A.Data, in, 0, dxd, in)
-			s.applyDropout(dxd, dxd, dkey) // the same mask and 1/(1-p): a pure function of the key
+			dxd := tp.Alloc(n * in) // the forward's mask and 1/(1-p)
+			gemm(false, false, n, in, r, keep, dh, r, A.Data, in, 0, dxd, in)
+			zeroDropped(dxd, mask, len(dxd))
 			kernels.Add(x.GradBuf(), x.GradBuf(), dxd)
 		}
 	})

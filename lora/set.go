@@ -85,30 +85,11 @@ func (s *Set) dropoutKey(module uint64) uint64 {
 	return mix64(k ^ module)
 }
 
-// applyDropout sets dst[i] = src[i]/(1-p) where element i is kept, else 0; dst may be src.
-// One hash, mix64(key + j·φ), serves elements 4j..4j+3: element i is kept when its 16-bit lane
-// (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded. Split over cores in groups of 4, it gives the same
-// mask at any thread count.
-func (s *Set) applyDropout(dst, src []float32, key uint64) {
-	thresh, keep := s.dropoutRule()
-	kernels.Parallel((len(src)+3)/4, dropoutGrain, func(lo, hi int) {
-		for g := lo; g < hi; g++ {
-			h := mix64(key + uint64(g)*0x9e3779b97f4a7c15)
-			for i := 4 * g; i < min(4*g+4, len(src)); i++ {
-				if h&0xffff >= thresh {
-					dst[i] = src[i] * keep
-				} else {
-					dst[i] = 0
-				}
-				h >>= 16
-			}
-		}
-	})
-}
-
-// dropoutMask writes applyDropout's mask for n elements as bits: bit i%16 of mask[i/16] is set
-// where element i is kept. A bf16 adapter draws it once in forward and reads it three times
-// (the dropped input's bits in forward and in backward, and its input gradient).
+// dropoutMask draws PEFT's lora_dropout mask for n elements as bits: bit i%16 of mask[i/16] is
+// set where element i is kept. One hash, mix64(key + j·φ), serves elements 4j..4j+3: element i
+// is kept when its 16-bit lane (bits 16·(i%4) up) is ≥ p·2¹⁶, rounded, so the mask is a pure
+// function of the key, the same at any thread count. An adapter draws it once in forward and
+// reads it in forward and backward (the dropped input, its gradient).
 func (s *Set) dropoutMask(mask []uint16, n int, key uint64) {
 	thresh, _ := s.dropoutRule()
 	kernels.Parallel(len(mask), dropoutGrain/4, func(lo, hi int) {
@@ -128,22 +109,36 @@ func (s *Set) dropoutMask(mask []uint16, n int, key uint64) {
 	})
 }
 
-// maskedBits sets dst[i] to the bfloat16 bits of src[i]·keep where mask keeps element i, else
-// to 0: applyDropout's values, rounded. Dropout drops few elements, so every element is scaled
-// and the dropped ones are then found by the mask's zero bits.
+// dropped sets dst[i] = src[i]·keep where mask keeps element i, else 0 (dst may be src): the
+// dropped input. Dropout drops few elements, so every element is scaled and the dropped ones
+// are then found by the mask's zero bits.
+func dropped(dst, src []float32, mask []uint16, keep float32) {
+	kernels.Parallel((len(src)+maskBlock-1)/maskBlock, 16, func(lo, hi int) {
+		for blk := lo; blk < hi; blk++ {
+			i0, i1 := blk*maskBlock, min((blk+1)*maskBlock, len(src))
+			droppedBlock(dst[i0:i1], src[i0:i1], mask[i0/16:], keep)
+		}
+	})
+}
+
+// maskedBits is dropped with the result rounded to bfloat16 bits.
 func maskedBits(dst []uint16, src []float32, mask []uint16, keep float32) {
 	kernels.Parallel((len(src)+maskBlock-1)/maskBlock, 16, func(lo, hi int) {
 		var tmp [maskBlock]float32
 		for blk := lo; blk < hi; blk++ {
 			i0, i1 := blk*maskBlock, min((blk+1)*maskBlock, len(src))
-			t := tmp[:i1-i0]
-			for j, v := range src[i0:i1] {
-				t[j] = v * keep
-			}
-			zeroDropped(t, mask[i0/16:], i1-i0)
-			bf16.FromF32s(dst[i0:i1], t)
+			droppedBlock(tmp[:i1-i0], src[i0:i1], mask[i0/16:], keep)
+			bf16.FromF32s(dst[i0:i1], tmp[:i1-i0])
 		}
 	})
+}
+
+// droppedBlock is dropped on one block that starts at a mask word.
+func droppedBlock(dst, src []float32, mask []uint16, keep float32) {
+	for j, v := range src {
+		dst[j] = v * keep
+	}
+	zeroDropped(dst, mask, len(src))
 }
 
 // zeroDropped sets x[i] = 0 for the first n elements whose bit in mask (element 0 at bit 0 of
@@ -158,7 +153,7 @@ func zeroDropped(x []float32, mask []uint16, n int) {
 	}
 }
 
-// maskBlock is how many elements maskedBits and addMasked take at a time.
+// maskBlock is how many elements dropped and maskedBits take at a time (a multiple of 16).
 const maskBlock = 1024
 
 // dropoutRule is the 16-bit threshold below which an element is dropped, and the scale of the
@@ -168,7 +163,7 @@ func (s *Set) dropoutRule() (thresh uint64, keep float32) {
 	return uint64(math.Round(p * (1 << 16))), float32(1 / (1 - p))
 }
 
-// dropoutGrain is how many groups of 4 one core takes at least.
+// dropoutGrain is how many groups of 4 one core takes at least when drawing a mask.
 const dropoutGrain = 1 << 14
 
 // target is one adaptable module of a model.
