@@ -63,7 +63,7 @@ func LinearCrossEntropy(tp *Tape, x, w *Tensor, wb []uint16, targets []int32, de
 			d32 = tp.Alloc(n * v)
 		}
 	}
-	lse := make([]float32, n)
+	lse := tp.Alloc(n) // recycled with the step (plain memory without a tape)
 	chunk := max(1, min(n, lmHeadChunk/v))
 	buf := lmHeadScratch.Get()
 	defer lmHeadScratch.Put(buf)
