@@ -24,6 +24,7 @@ type Tape struct {
 	shadowed []*Tensor     // the tensors whose bf16 copy this tape made
 	tmp16    []uint16      // scratch16's buffer
 	fwd16    []uint16      // PassingBits' buffer, holding the bits of fwd16Of's data
+	cat16    []uint16      // scratchCat's buffer
 	fwd16Of  *Tensor
 	grad16   []uint16 // GradBits' buffer, holding the bits of grad16Of's gradient
 	grad16Of *Tensor
@@ -259,6 +260,18 @@ func (tp *Tape) Alloc16(n int) []uint16 {
 		return make([]uint16, n)
 	}
 	return tp.mem16.get(n, tp.now())
+}
+
+// scratchCat returns a buffer of n bfloat16 values with arbitrary contents, valid until the
+// next call: the widened input of one FrozenLinears forward.
+func (tp *Tape) scratchCat(n int) []uint16 {
+	if tp == nil {
+		return make([]uint16, n)
+	}
+	if cap(tp.cat16) < n {
+		tp.cat16 = make([]uint16, n)
+	}
+	return tp.cat16[:n]
 }
 
 // convertInto rounds src to bfloat16 bits in buf, grown when needed, and returns them.

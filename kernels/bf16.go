@@ -1,6 +1,10 @@
 package kernels
 
-import "github.com/gwen-ml/gwen/kernels/bf16"
+import (
+	"fmt"
+
+	"github.com/gwen-ml/gwen/kernels/bf16"
+)
 
 // The bfloat16 conversions live in package kernels/bf16 (so that file formats use them without
 // the compute); these are kernels' names for them, and F32ToBF16 splits large slices over
@@ -41,3 +45,20 @@ func roundBF16Row(dst, src []float32) { bf16.Rounds(dst, src) }
 
 // pairBF16Row is dst[j] = pairBF16(s0[j], s1[j]) for j < len(s0) (bf16.Pairs).
 func pairBF16Row(dst []uint32, s0, s1 []float32) { bf16.Pairs(dst, s0, s1) }
+
+// F32ToBF16Matrix rounds the rows×cols matrix src (row stride lds) to bfloat16 bits into dst
+// (row stride ldd), as F32ToBF16 does element by element: a matrix written into columns of a
+// wider one (the input of a product whose K axis is grown by other columns).
+func F32ToBF16Matrix(dst []uint16, ldd int, src []float32, lds, rows, cols int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ldd < cols || lds < cols || len(dst) < (rows-1)*ldd+cols || len(src) < (rows-1)*lds+cols {
+		panic(fmt.Sprintf("kernels.F32ToBF16Matrix: dst %d (ld %d), src %d (ld %d) for %d×%d", len(dst), ldd, len(src), lds, rows, cols))
+	}
+	Parallel(rows, max(1, convertGrain/cols), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			f32ToBF16Row(dst[r*ldd:r*ldd+cols], src[r*lds:r*lds+cols])
+		}
+	})
+}

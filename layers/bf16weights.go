@@ -22,11 +22,11 @@ func (m *Model) UseBF16Weights() {
 		return // the bits are the weights already
 	}
 	for _, b := range m.Blocks {
-		b.qkvBF16 = fuseBF16(&b.Attn.Q, &b.Attn.K, &b.Attn.V)
-		b.Attn.O.WBF16 = toBF16(b.Attn.O.W.Data)
+		b.qkvBF16 = layoutBF16(&b.Attn.Q, &b.Attn.K, &b.Attn.V)
+		layoutBF16(&b.Attn.O)
 		if b.MLP != nil {
-			b.gateUpBF16 = fuseBF16(&b.MLP.Gate, &b.MLP.Up)
-			b.MLP.Down.WBF16 = toBF16(b.MLP.Down.W.Data)
+			b.gateUpBF16 = layoutBF16(&b.MLP.Gate, &b.MLP.Up)
+			layoutBF16(&b.MLP.Down)
 		}
 	}
 	m.lmHeadBF16 = toBF16(m.LMHead.Data)
@@ -98,6 +98,37 @@ func (m *Model) embedding(tp *autograd.Tape, ids []int32) *autograd.Tensor {
 // fp32Dropped reports whether DropFP32Weights has run.
 func (m *Model) fp32Dropped() bool {
 	return len(m.Blocks) > 0 && m.Blocks[0].Attn.Q.W.Data == nil
+}
+
+// layoutBF16 makes the bfloat16 copies of linears that read the same input. When some carry a
+// LowRankAdapter, the copies go into one autograd.FrozenGroup with room for the adapters'
+// ranks, which forwards then run as one op (Linear.fold), and it returns nil; otherwise into
+// one buffer (fuseBF16, for several), which it returns.
+func layoutBF16(ls ...*Linear) []uint16 {
+	ranks, folded := make([]int, len(ls)), false
+	for i, l := range ls {
+		l.fold, l.member = nil, 0
+		if a, ok := l.Adapter.(LowRankAdapter); ok {
+			ranks[i], folded = a.Rank(), true
+		}
+	}
+	if !folded {
+		if len(ls) == 1 {
+			ls[0].WBF16 = toBF16(ls[0].W.Data)
+			return nil
+		}
+		return fuseBF16(ls...)
+	}
+	outs := make([]int, len(ls))
+	for i, l := range ls {
+		outs[i] = l.W.Shape[0]
+	}
+	f := &fold{g: autograd.NewFrozenGroup(ls[0].W.Shape[1], outs, ranks), ls: ls}
+	for i, l := range ls {
+		f.g.SetWeight(i, l.W.Data)
+		l.WBF16, l.fold, l.member = f.g.Weight(i), f, i
+	}
+	return nil
 }
 
 // fuseBF16 makes the bfloat16 copies of linears that read the same input in one buffer, each

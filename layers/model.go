@@ -25,20 +25,83 @@ type Adapter interface {
 	Forward(tp *autograd.Tape, x, y *autograd.Tensor, bf16 bool) *autograd.Tensor
 }
 
+// LowRankAdapter is an Adapter that is a low-rank update y += Scale·(x·Aᵀ)·Bᵀ (LoRA). On a
+// bf16 base, UseBF16Weights lays its Linear's bits out with room for it, so that the update
+// folds into the base's own products (autograd.FrozenLinears) instead of running as products
+// of its own.
+type LowRankAdapter interface {
+	Adapter
+	// Rank is the update's rank R: the room UseBF16Weights leaves for it.
+	Rank() int
+	// LowRank returns the update for the coming forward, nil when it adds nothing now
+	// (switched off); ok is false when it is not a plain low-rank update now (dropout) and
+	// must run its own Forward on the base's output.
+	LowRank() (u *autograd.LowRank, ok bool)
+}
+
 // Linear is a bias-free projection y = x·Wᵀ with W [out, in] as HF stores it.
 type Linear struct {
 	W       *autograd.Tensor
 	Adapter Adapter  // nil unless an adapter wraps this projection
-	WBF16   []uint16 // bfloat16 copy of W for inference (UseBF16Weights); nil: none
+	WBF16   []uint16 // bfloat16 copy of W for inference (UseBF16Weights); nil: none. Row stride in, or group.LD in a group
+	fold    *fold    // the Linears that read this one's input, their bits laid out for low-rank adapters; nil: none
+	member  int      // this Linear's index in fold
+}
+
+// fold is Linears that read the same input with their bits in one autograd.FrozenGroup
+// (UseBF16Weights, when some carry a LowRankAdapter): a forward runs them as one op.
+type fold struct {
+	g  *autograd.FrozenGroup
+	ls []*Linear
 }
 
 // Forward applies the projection (and its adapter, if any).
 func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) *autograd.Tensor {
+	if l.folds(tp, bf16) {
+		return l.groupForward(tp, x)[l.member]
+	}
 	y := linear(tp, x, l.W, l.WBF16, bf16)
 	if l.Adapter != nil {
 		y = l.Adapter.Forward(tp, x, y, bf16)
 	}
 	return y
+}
+
+// Folded reports whether the Linear's bits were laid out with its group's low-rank adapters
+// (UseBF16Weights after they were attached): its bf16 forwards then run the group as one op.
+func (l *Linear) Folded() bool { return l.fold != nil }
+
+// folds reports whether a forward runs on l's group (autograd.FrozenLinears): it has one, and
+// the forward multiplies on bits — always once the fp32 weight is dropped, and without a
+// recording tape in bf16 mode.
+func (l *Linear) folds(tp *autograd.Tape, bf16 bool) bool {
+	return l.fold != nil && (l.W.Data == nil || (bf16 && !tp.Records()))
+}
+
+// groupForward runs every Linear of l's group on x as one op, each with its adapter: low-rank
+// updates fold into the op, and an adapter that is not one now (dropout) runs its own Forward
+// on the base's output.
+func (l *Linear) groupForward(tp *autograd.Tape, x *autograd.Tensor) []*autograd.Tensor {
+	g, ls := l.fold.g, l.fold.ls
+	ups := make([]*autograd.LowRank, len(ls))
+	var own []int
+	for i, m := range ls {
+		if m.Adapter == nil {
+			continue
+		}
+		if a, isLR := m.Adapter.(LowRankAdapter); isLR && a.Rank() == g.Ranks[i] {
+			if u, ok := a.LowRank(); ok {
+				ups[i] = u
+				continue
+			}
+		}
+		own = append(own, i)
+	}
+	ys := autograd.FrozenLinears(tp, x, g, ups)
+	for _, i := range own {
+		ys[i] = ls[i].Adapter.Forward(tp, x, ys[i], true)
+	}
+	return ys
 }
 
 // Attention is Qwen3's self-attention: q/k/v/o projections and per-head RMSNorm of q and k
@@ -431,7 +494,10 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 
 	h := autograd.RMSNorm(tp, x, b.InputNorm, eps)
 	var q, k, v *autograd.Tensor // [N, H·hd], [N, KV·hd], [N, KV·hd]
-	if f := fusedLinear(tp, h, b.qkvBF16, m.BF16, &b.Attn.Q, &b.Attn.K, &b.Attn.V); f != nil {
+	if b.Attn.Q.folds(tp, m.BF16) {
+		f := b.Attn.Q.groupForward(tp, h)
+		q, k, v = f[0], f[1], f[2]
+	} else if f := fusedLinear(tp, h, b.qkvBF16, m.BF16, &b.Attn.Q, &b.Attn.K, &b.Attn.V); f != nil {
 		q, k, v = f[0], f[1], f[2]
 	} else {
 		q, k, v = b.Attn.Q.Forward(tp, h, m.BF16), b.Attn.K.Forward(tp, h, m.BF16), b.Attn.V.Forward(tp, h, m.BF16)
@@ -458,7 +524,10 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 	}
 	f := b.MLP
 	var gate, up *autograd.Tensor
-	if gu := fusedLinear(tp, h, b.gateUpBF16, m.BF16, &f.Gate, &f.Up); gu != nil {
+	if f.Gate.folds(tp, m.BF16) {
+		gu := f.Gate.groupForward(tp, h)
+		gate, up = gu[0], gu[1]
+	} else if gu := fusedLinear(tp, h, b.gateUpBF16, m.BF16, &f.Gate, &f.Up); gu != nil {
 		gate, up = gu[0], gu[1]
 	} else {
 		gate, up = f.Gate.Forward(tp, h, m.BF16), f.Up.Forward(tp, h, m.BF16)

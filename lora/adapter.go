@@ -25,6 +25,24 @@ type Adapter struct {
 
 	set *Set
 	key uint64 // FNV-1a of Name: the module's part of its dropout key
+	lr  autograd.LowRank
+}
+
+// Rank is the adapter's rank R (layers.LowRankAdapter).
+func (a *Adapter) Rank() int { return a.R }
+
+// LowRank returns the adapter as the update Scale·(x·Aᵀ)·Bᵀ for a product that folds it in
+// (layers.LowRankAdapter, autograd.FrozenLinears): nil while the set is switched off, and not
+// ok while dropout is on (then Forward runs it on the base's output).
+func (a *Adapter) LowRank() (*autograd.LowRank, bool) {
+	switch {
+	case a.set.disabled:
+		return nil, true
+	case a.set.dropping():
+		return nil, false
+	}
+	a.lr = autograd.LowRank{A: a.A, B: a.B, Scale: a.Scale}
+	return &a.lr, true
 }
 
 // Forward adds the adapter's correction to y = base(x), the Linear's fresh output [.., Out]

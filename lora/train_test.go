@@ -417,3 +417,82 @@ func TestAdapterOnBF16OnlyBase(t *testing.T) {
 		t.Errorf("bf16 logits vs the fp32 golden: %s", d)
 	}
 }
+
+// On a bf16-only base laid out for its adapters (UseBF16Weights after Attach: the adapters fold
+// into the base's products, autograd.FrozenLinears) the golden adapter gives the logits and
+// every lora gradient of adapters run as products of their own (UseBF16Weights before Attach),
+// up to bf16 summation order: without dropout, with dropout (the folded group runs the base
+// and each adapter its own Forward), switched off, and in a tape-less forward of a few rows
+// (the decoding GEMV).
+func TestFoldedAdaptersMatchUnfolded(t *testing.T) {
+	p, err := lora.Load(golden.Dir("tiny-dense/lora"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := goldenBatch(t)
+	build := func(fold bool) (*layers.Model, *lora.Set) {
+		m := loadBase(t)
+		m.BF16 = true
+		if !fold {
+			m.UseBF16Weights()
+		}
+		s, err := lora.AttachPEFT(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fold {
+			m.UseBF16Weights()
+		}
+		if err := m.DropFP32Weights(); err != nil {
+			t.Fatal(err)
+		}
+		return m, s
+	}
+	mf, sf := build(true)
+	mu, su := build(false)
+	if q := &mf.Blocks[0].Attn.Q; !q.Folded() || mu.Blocks[0].Attn.Q.Folded() {
+		t.Fatal("UseBF16Weights after Attach should fold the adapters, and only then")
+	}
+	closeTo := func(what string, got, want []float32) {
+		t.Helper()
+		if d := golden.Compare(got, want, 1e-2); d.Max > 2e-3 {
+			t.Errorf("%s: folded vs unfolded %s", what, d)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		dropout float64
+		off     bool
+	}{{"plain", 0, false}, {"dropout", 0.2, false}, {"disabled", 0, true}} {
+		for _, s := range []*lora.Set{sf, su} {
+			s.Config.Dropout = c.dropout
+			s.SetDisabled(c.off)
+			s.Train(3, 1)
+		}
+		lf, _, gf := lossAndGrads(t, mf, sf.Params(), in)
+		lu, _, gu := lossAndGrads(t, mu, su.Params(), in)
+		closeTo(c.name+" logits", lf, lu)
+		for name, g := range gu {
+			if c.off {
+				if slices.ContainsFunc(g, nonZero) || slices.ContainsFunc(gf[name], nonZero) {
+					t.Errorf("%s: %s has a gradient with the adapters off", c.name, name)
+				}
+				continue
+			}
+			closeTo(c.name+" "+name, gf[name], g)
+		}
+	}
+	// A tape-less forward of 3 tokens (the batched GEMV) against the unfolded model's.
+	for _, s := range []*lora.Set{sf, su} {
+		s.SetDisabled(false)
+		s.Eval()
+	}
+	ids := in.ids[:3]
+	var logits [2][]float32
+	for i, m := range []*layers.Model{mf, mu} {
+		logits[i] = slices.Clone(m.Forward(nil, layers.Input{IDs: ids, B: 1, T: 3}).Logits.Data)
+	}
+	closeTo("decoding logits", logits[0], logits[1])
+}
+
+func nonZero(v float32) bool { return v != 0 }
