@@ -15,7 +15,9 @@ import (
 // weights — half the bytes per decoded token. The numbers are the mixed-precision rule's
 // (operands rounded to bfloat16, fp32 accumulation), the ones a BF16 training forward gives.
 // The copies are a snapshot: call it again after the weights change. Forwards with a tape, and
-// the experts of sparse layers, still use the fp32 weights.
+// the experts of sparse layers, still use the fp32 weights. Linears that carry a LowRankAdapter
+// (LoRA attached before this call) get their copies laid out with room for it (layoutBF16):
+// their bf16 forwards then fold the adapter into the base's products.
 func (m *Model) UseBF16Weights() {
 	m.BF16 = true
 	if m.fp32Dropped() {
