@@ -234,9 +234,25 @@ func SwiGLU(tp *Tape, gate, up *Tensor) *Tensor {
 	kernels.SwiGLUForward(out.Data, gate.Data, up.Data, len(out.Data))
 	if rec {
 		tp.Record(func() {
-			if g := out.Grad(); g != nil {
-				kernels.SwiGLUBackward(gate.GradBuf(), up.GradBuf(), g, gate.Data, up.Data, len(g))
+			g := out.Grad()
+			if g == nil {
+				return
 			}
+			// Gradients that do not exist yet (the usual case: gate and up feed only this op)
+			// are written, not cleared and added to.
+			dg, betaG := gate.GradForWrite()
+			du, betaU := up.GradForWrite()
+			if betaG == 0 && betaU == 0 {
+				kernels.SwiGLUBackwardWrite(dg, du, g, gate.Data, up.Data, len(g))
+				return
+			}
+			if betaG == 0 {
+				clear(dg)
+			}
+			if betaU == 0 {
+				clear(du)
+			}
+			kernels.SwiGLUBackward(dg, du, g, gate.Data, up.Data, len(g))
 		})
 	}
 	return out

@@ -19,12 +19,23 @@ func SwiGLUForward(h, gate, up []float32, n int) {
 // SwiGLUBackward accumulates dgate += dh·up·σ(g)·(1 + g·(1−σ(g))) and dup += dh·silu(g)
 // (16 lanes at a time with AVX-512: vexp.go).
 func SwiGLUBackward(dgate, dup, dh, gate, up []float32, n int) {
+	swigluBackward(dgate, dup, dh, gate, up, n, true)
+}
+
+// SwiGLUBackwardWrite is SwiGLUBackward writing the gradients over dgate and dup instead of
+// adding to them (their old contents are never read), for gradients that do not exist yet: it
+// spares clearing them first.
+func SwiGLUBackwardWrite(dgate, dup, dh, gate, up []float32, n int) {
+	swigluBackward(dgate, dup, dh, gate, up, n, false)
+}
+
+func swigluBackward(dgate, dup, dh, gate, up []float32, n int, acc bool) {
 	checkSwiGLU("SwiGLUBackward", n, len(dh), len(gate), len(up))
 	if len(dgate) != n || len(dup) != n {
 		panic(fmt.Sprintf("kernels: SwiGLUBackward: n=%d but len(dgate)=%d len(dup)=%d", n, len(dgate), len(dup)))
 	}
 	Parallel(n, 1<<14, func(lo, hi int) {
-		swigluBackwardRow(dgate[lo:hi], dup[lo:hi], dh[lo:hi], gate[lo:hi], up[lo:hi])
+		swigluBackwardRow(dgate[lo:hi], dup[lo:hi], dh[lo:hi], gate[lo:hi], up[lo:hi], acc)
 	})
 }
 

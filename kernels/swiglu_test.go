@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -36,10 +37,14 @@ func TestSwiGLUFastMatchesRef(t *testing.T) {
 		bwd      func(dgate, dup, dh, gate, up []float32, n int)
 		parallel bool
 	}
+	// The Write paths start from NaN and must equal the reference accumulated onto zeros.
 	paths := []path{
 		{"SwiGLU", SwiGLUForward, SwiGLUBackward, true},
+		{"SwiGLUWrite", SwiGLUForward, SwiGLUBackwardWrite, true},
 		{"go", func(h, gate, up []float32, n int) { swigluForwardGo(h, gate, up) },
-			func(dgate, dup, dh, gate, up []float32, n int) { swigluBackwardGo(dgate, dup, dh, gate, up) }, false},
+			func(dgate, dup, dh, gate, up []float32, n int) { swigluBackwardGo(dgate, dup, dh, gate, up, true) }, false},
+		{"goWrite", func(h, gate, up []float32, n int) { swigluForwardGo(h, gate, up) },
+			func(dgate, dup, dh, gate, up []float32, n int) { swigluBackwardGo(dgate, dup, dh, gate, up, false) }, false},
 	}
 	for _, p := range paths {
 		for _, n := range []int{0, 1, 3, 15, 16, 17, 31, 33, 47, 16383, 16384, 16385, 40000} {
@@ -58,6 +63,12 @@ func TestSwiGLUFastMatchesRef(t *testing.T) {
 			closeTo(t, label("%s h n=%d", p.name, n), h, hr, 1e-6, 1e-5)
 			dg0, du0 := randF32(rng, n, 1), randF32(rng, n, 1)
 			dg, du, dgr, dur := clone(dg0), clone(du0), clone(dg0), clone(du0)
+			if strings.HasSuffix(p.name, "Write") {
+				for i := range dg {
+					dg[i], du[i] = float32(math.NaN()), float32(math.NaN())
+					dgr[i], dur[i] = 0, 0
+				}
+			}
 			p.bwd(dg, du, dh, gate, up, n)
 			SwiGLUBackwardRef(dgr, dur, dh, gate, up, n)
 			closeTo(t, label("%s dgate n=%d", p.name, n), dg, dgr, 1e-6, 1e-5)
@@ -75,6 +86,7 @@ func TestSwiGLUWritesOnlyN(t *testing.T) {
 		gate, up, dh := randF32(rng, n+16, 6), randF32(rng, n+16, 2), randF32(rng, n+16, 1)
 		SwiGLUForward(h[:n], gate[:n], up[:n], n)
 		SwiGLUBackward(dg[:n], du[:n], dh[:n], gate[:n], up[:n], n)
+		SwiGLUBackwardWrite(dg[:n], du[:n], dh[:n], gate[:n], up[:n], n)
 		if h[n] != 42 || dg[n] != 42 || du[n] != 42 {
 			t.Errorf("n=%d: wrote past the end: h %v dgate %v dup %v", n, h[n], dg[n], du[n])
 		}

@@ -98,15 +98,20 @@ func swigluForwardGo(h, gate, up []float32) {
 	}
 }
 
-// swigluBackwardGo is the portable swigluBackwardRow.
-func swigluBackwardGo(dgate, dup, dh, gate, up []float32) {
+// swigluBackwardGo is the portable swigluBackwardRow: it adds the gradients to dgate and dup
+// (acc), or overwrites them.
+func swigluBackwardGo(dgate, dup, dh, gate, up []float32, acc bool) {
 	n := len(dgate)
 	dup, dh, gate, up = dup[:n], dh[:n], gate[:n], up[:n]
 	for i := range dgate {
 		g := gate[i]
 		s := 1 / (1 + exp32(-g))
 		d := dh[i]
-		dup[i] += d * g * s
-		dgate[i] += d * up[i] * s * (1 + g*(1-s))
+		du, dg := d*g*s, d*up[i]*s*(1+g*(1-s))
+		if acc {
+			du += dup[i]
+			dg += dgate[i]
+		}
+		dup[i], dgate[i] = du, dg
 	}
 }

@@ -18,7 +18,7 @@ func vmaxAVX512(x []float32) float32
 func swigluFwdAVX512(h, gate, up []float32)
 
 //go:noescape
-func swigluBwdAVX512(dgate, dup, dh, gate, up []float32)
+func swigluBwdAVX512(dgate, dup, dh, gate, up []float32, acc bool)
 
 // useVexpAVX512 selects the AVX-512 kernels (x/sys/cpu checks that the OS saves ZMM state).
 var useVexpAVX512 = cpu.X86.HasAVX512F
@@ -54,12 +54,12 @@ func swigluForwardRow(h, gate, up []float32) {
 	swigluForwardGo(h, gate, up)
 }
 
-func swigluBackwardRow(dgate, dup, dh, gate, up []float32) {
+func swigluBackwardRow(dgate, dup, dh, gate, up []float32, acc bool) {
 	n := len(dgate)
 	dup, dh, gate, up = dup[:n], dh[:n], gate[:n], up[:n]
 	if useVexpAVX512 {
-		swigluBwdAVX512(dgate, dup, dh, gate, up)
+		swigluBwdAVX512(dgate, dup, dh, gate, up, acc)
 		return
 	}
-	swigluBackwardGo(dgate, dup, dh, gate, up)
+	swigluBackwardGo(dgate, dup, dh, gate, up, acc)
 }

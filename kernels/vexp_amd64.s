@@ -241,6 +241,7 @@ done:
 // With s = σ(g) = 1/(1 + e^−g): dup += dh·g·s, dgate += dh·u·s·(1 + g·(1 − s)), under K1.
 // R8 dgate, R9 dup, R10 dh, SI gate, DX up.
 #define SWIGLU_BWD_BODY \
+	KANDW       K1, K4, K5; \
 	VMOVUPS.Z   (SI), K1, Z4; \
 	VSUBPS      Z4, Z31, Z0; \
 	EXPZ(Z0, Z1, Z2, Z3); \
@@ -249,26 +250,31 @@ done:
 	VMOVUPS.Z   (R10), K1, Z6; \
 	VMOVUPS.Z   (DX), K1, Z7; \
 	VMULPS      Z5, Z4, Z8; \
-	VMOVUPS.Z   (R9), K1, Z9; \
+	VMOVUPS.Z   (R9), K5, Z9; \
 	VFMADD231PS Z8, Z6, Z9; \
 	VMOVUPS     Z9, K1, (R9); \
 	VSUBPS      Z5, Z25, Z10; \
 	VFMADD213PS Z25, Z4, Z10; \
 	VMULPS      Z7, Z6, Z11; \
 	VMULPS      Z5, Z11, Z11; \
-	VMOVUPS.Z   (R8), K1, Z12; \
+	VMOVUPS.Z   (R8), K5, Z12; \
 	VFMADD231PS Z10, Z11, Z12; \
 	VMOVUPS     Z12, K1, (R8)
 
-// func swigluBwdAVX512(dgate, dup, dh, gate, up []float32)
-// The SwiGLU backward for i < len(dgate); the other slices are at least as long.
-TEXT ·swigluBwdAVX512(SB), NOSPLIT, $0-120
+// func swigluBwdAVX512(dgate, dup, dh, gate, up []float32, acc bool)
+// The SwiGLU backward for i < len(dgate); the other slices are at least as long. With acc the
+// gradients are added to dgate and dup, without it they overwrite them (K4 masks the loads of
+// the old values: all lanes, or none, so those load zeros and never read dgate or dup).
+TEXT ·swigluBwdAVX512(SB), NOSPLIT, $0-121
 	MOVQ   dgate_base+0(FP), R8
 	MOVQ   dgate_len+8(FP), CX
 	MOVQ   dup_base+24(FP), R9
 	MOVQ   dh_base+48(FP), R10
 	MOVQ   gate_base+72(FP), SI
 	MOVQ   up_base+96(FP), DX
+	MOVBLZX acc+120(FP), AX
+	NEGL   AX
+	KMOVW  AX, K4
 	VPXORD Z31, Z31, Z31
 	EXPCONSTS
 	KXNORW K1, K1, K1

@@ -16,6 +16,6 @@ func sliceMaxRow(x []float32) float32 { return sliceMaxGo(x) }
 
 func swigluForwardRow(h, gate, up []float32) { swigluForwardGo(h, gate, up) }
 
-func swigluBackwardRow(dgate, dup, dh, gate, up []float32) {
-	swigluBackwardGo(dgate, dup, dh, gate, up)
+func swigluBackwardRow(dgate, dup, dh, gate, up []float32, acc bool) {
+	swigluBackwardGo(dgate, dup, dh, gate, up, acc)
 }

@@ -198,9 +198,7 @@ func mixExpertsBackward(r *Routing, dy []float32, x, logits *autograd.Tensor, ex
 			}
 		}
 	})
-	clear(dg) // SwiGLUBackward accumulates
-	clear(du)
-	kernels.SwiGLUBackward(dg, du, dhu, g, u, m*I)
+	kernels.SwiGLUBackwardWrite(dg, du, dhu, g, u, m*I)
 	if bf16 { // the weighted dy, in the bits buffer the unweighted one used
 		kernels.F32ToBF16(dygOp.b, dyg)
 	}
