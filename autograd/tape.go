@@ -1,6 +1,8 @@
 package autograd
 
 import (
+	"unsafe"
+
 	"github.com/gwen-ml/gwen/internal/freelist"
 	"github.com/gwen-ml/gwen/kernels"
 )
@@ -291,6 +293,15 @@ func (tp *Tape) scratch16(n int) []uint16 {
 		tp.tmp16 = make([]uint16, n)
 	}
 	return tp.tmp16[:n]
+}
+
+// alloc32 is Alloc for packed bfloat16 pairs (kernels.GemmBF16Packed's B operand).
+func (tp *Tape) alloc32(n int) []uint32 {
+	f := tp.Alloc(n)
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(&f[0])), n)
 }
 
 // Alloc returns a buffer of n floats with arbitrary contents that lives until the end of this
