@@ -408,14 +408,25 @@ func TestNaNLossStops(t *testing.T) {
 }
 
 // LoRA: only the adapters train (the base's weights stay as they were), a checkpoint is a PEFT
-// adapter folder naming its base, and a run killed mid-way resumes bit for bit, dropout included.
+// adapter folder naming its base, and a run killed mid-way resumes bit for bit: with dropout
+// (fp32), and with a bf16 base whose adapters fold into its products (FrozenLinears).
 func TestLoRAResumeIsBitExact(t *testing.T) {
+	for _, c := range []struct {
+		name, dtype string
+		dropout     float64
+	}{{"f32-dropout", "f32", 0.1}, {"bf16-folded", "bf16", 0}} {
+		t.Run(c.name, func(t *testing.T) { testLoRAResume(t, c.dtype, c.dropout) })
+	}
+}
+
+func testLoRAResume(t *testing.T, dtype string, dropout float64) {
 	dir := t.TempDir()
 	base := saveBase(t, filepath.Join(dir, "base"))
 	loraRecipe := func(out string) string {
-		p := recipe(t, out, "lora:\n  r: 4\n  alpha: 8\n  dropout: 0.1\n  target_modules: [q_proj, v_proj, down_proj]\n")
+		p := recipe(t, out, fmt.Sprintf("lora:\n  r: 4\n  alpha: 8\n  dropout: %g\n  target_modules: [q_proj, v_proj, down_proj]\n", dropout))
 		withBase(t, p, base)
 		src, _ := os.ReadFile(p)
+		src = bytes.Replace(src, []byte("  path: "+base+"\n"), []byte("  path: "+base+"\n  dtype: "+dtype+"\n"), 1)
 		src = bytes.Replace(src, []byte("math_prompts.parquet\n      format: text\n      column: problem"), []byte("sft_messages.parquet\n      format: chat"), 1)
 		src = bytes.Replace(src, []byte("seq_len: 64"), []byte("seq_len: 256"), 1)
 		os.WriteFile(p, src, 0o644)
