@@ -126,7 +126,7 @@ func LinearCrossEntropy(tp *Tape, x, w *Tensor, wb []uint16, targets []int32, de
 				if gs != 1 {
 					kernels.Scale(dx, gs)
 				}
-				addInto(x.GradBuf(), dx)
+				x.accumulateGrad(tp, dx, true) // dx is this step's memory, read by nothing else
 			}
 		case d16 != nil:
 			if x.RequiresGrad { // dx[N,H] += g·dlogits·w
