@@ -7,7 +7,8 @@ import (
 
 // bf16Tile (the VDPBF16PS kernels where the CPU has them, and bf16TileGo) against a float64
 // sum of the same bfloat16 products, on row-major and transposed A, every row and vector count
-// of the kernels, ragged column counts, strides wider than the data, both accumulate modes.
+// of the kernels (and of the two-pair-row kernels of one vector), ragged column counts, strides
+// wider than the data, both accumulate modes.
 func TestBF16Tile(t *testing.T) {
 	rng := newRNG(31)
 	impls := []struct {
@@ -23,7 +24,8 @@ func TestBF16Tile(t *testing.T) {
 		}
 		return p
 	}
-	for _, sz := range [][3]int{{1, 1, 1}, {6, 64, 32}, {7, 65, 3}, {13, 130, 9}, {5, 17, 1}, {12, 24, 12}, {64, 64, 32}, {3, 48, 40}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {6, 64, 32}, {7, 65, 3}, {13, 130, 9}, {5, 17, 1}, {12, 24, 12}, {64, 64, 32}, {3, 48, 40},
+		{6, 16, 32}, {11, 16, 8}, {4, 3, 2}, {2, 16, 7}, {4, 16, 5}, {9, 16, 3}, {5, 7, 11}, {3, 16, 6}, {1, 16, 4}, {8, 10, 4}} { // from {6, 16, 32}: one vector, the K2 kernels, every row count with odd and even kp
 		m, n, kp := sz[0], sz[1], sz[2]
 		for _, trans := range []bool{false, true} {
 			// A: m rows of kp pairs, stored row-major (row stride kp+3) or transposed (pair p's

@@ -453,10 +453,18 @@ func TestFoldedAdaptersMatchUnfolded(t *testing.T) {
 	if q := &mf.Blocks[0].Attn.Q; !q.Folded() || mu.Blocks[0].Attn.Q.Folded() {
 		t.Fatal("UseBF16Weights after Attach should fold the adapters, and only then")
 	}
+	// The two round the same bf16 operands but sum in other orders (other products, other
+	// kernels), so a value rounded to bf16 on the way (s·x·Aᵀ, dh) may land a bf16 step
+	// apart: the results may differ by a bf16 step or two of their largest value (2⁻⁷ of
+	// it), and on average by a fraction of one (2⁻⁹).
 	closeTo := func(what string, got, want []float32) {
 		t.Helper()
-		if d := golden.Compare(got, want, 1e-2); d.Max > 2e-3 {
+		d := golden.Compare(got, want, 1e-2)
+		if d.Max > d.MaxRef/128 || d.Mean > d.MaxRef/512 {
 			t.Errorf("%s: folded vs unfolded %s", what, d)
+		}
+		if testing.Verbose() {
+			t.Logf("%s: max %.3g mean %.3g of max |ref| %.3g", what, d.Max, d.Mean, d.MaxRef)
 		}
 	}
 	for _, c := range []struct {

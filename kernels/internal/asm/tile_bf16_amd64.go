@@ -74,6 +74,24 @@ func TileBF16R6V3(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint3
 //go:noescape
 func TileBF16R6V4(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
 
+//go:noescape
+func TileBF16R1V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
+//go:noescape
+func TileBF16R2V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
+//go:noescape
+func TileBF16R3V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
+//go:noescape
+func TileBF16R4V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
+//go:noescape
+func TileBF16R5V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
+//go:noescape
+func TileBF16R6V1K2(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)
+
 // TileBF16Kernels[r-1][v-1] is TileBF16R{r}V{v}.
 var TileBF16Kernels = [6][4]func(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr){
 	{TileBF16R1V1, TileBF16R1V2, TileBF16R1V3, TileBF16R1V4},
@@ -82,4 +100,9 @@ var TileBF16Kernels = [6][4]func(c *float32, ldc uintptr, a *uint32, ars, aps ui
 	{TileBF16R4V1, TileBF16R4V2, TileBF16R4V3, TileBF16R4V4},
 	{TileBF16R5V1, TileBF16R5V2, TileBF16R5V3, TileBF16R5V4},
 	{TileBF16R6V1, TileBF16R6V2, TileBF16R6V3, TileBF16R6V4},
+}
+
+// TileBF16KernelsK2[r-1] is TileBF16R{r}V1K2.
+var TileBF16KernelsK2 = [6]func(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr){
+	TileBF16R1V1K2, TileBF16R2V1K2, TileBF16R3V1K2, TileBF16R4V1K2, TileBF16R5V1K2, TileBF16R6V1K2,
 }
