@@ -559,7 +559,11 @@ func (w *attnGemm) fwdRow(r int) {
 	}
 	mx := max(w.m[r], sliceMax(vis))
 	alpha := exp32(w.m[r] - mx) // 0 on the first visible tile (m = −Inf)
-	w.l[r] = w.l[r]*alpha + expSubInPlace(vis, mx)
+	if w.d.bf16 { // pass 1 needs only the sum: pass 2 makes the probabilities from the scores
+		w.l[r] = w.l[r]*alpha + sumExpSubRow(vis, mx)
+	} else {
+		w.l[r] = w.l[r]*alpha + expSubInPlace(vis, mx)
+	}
 	w.m[r] = mx
 	if !w.d.bf16 && alpha != 1 {
 		acc := w.acc[r*w.d.hd : (r+1)*w.d.hd]
