@@ -36,10 +36,9 @@ def write(rel, text):
 AROW = ["(SI)", "(SI)(R10*1)", "(SI)(R10*2)", "(R9)", "(R9)(R10*1)", "(R9)(R10*2)"]
 
 
-def kernel(rows, vecs):
-    name = f"TileBF16R{rows}V{vecs}"
-    o = []
-    a = o.append
+def prologue(a, name, rows, vecs):
+    """The kernel's header: arguments to registers, the column masks to K1..Kvecs, row 3's
+    address in R9."""
     a(f"// func {name}(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)")
     a(f"TEXT ·{name}(SB), NOSPLIT, $0-88")
     a("\tMOVQ c+0(FP), DI")
@@ -58,6 +57,37 @@ def kernel(rows, vecs):
     if rows > 3:
         a("\tLEAQ (SI)(R10*2), R9")
         a("\tADDQ R10, R9              // row 3")
+
+
+def epilogue(a, rows, vecs):
+    """C = alpha·Z(4r+v), or C += that when acc, row by row; then the return."""
+    a("\tVBROADCASTSS alpha+72(FP), Z30")
+    a("\tMOVQ acc+80(FP), AX")
+    a("\tTESTQ AX, AX")
+    a("\tJNZ  accumulate")
+
+    def stores(per_vector):
+        """Each accumulator's store (per_vector(z, v) lines), row by row, then the return."""
+        for r in range(rows):
+            for v in range(vecs):
+                for line in per_vector(4 * r + v, v):
+                    a(line)
+            if r < rows - 1:
+                a("\tADDQ R8, DI")
+        a("\tVZEROUPPER")
+        a("\tRET")
+
+    stores(lambda z, v: [f"\tVMULPS Z30, Z{z}, Z{z}", f"\tVMOVUPS Z{z}, K{v+1}, {64*v}(DI)"])
+    a("")
+    a("accumulate:")
+    stores(lambda z, v: [f"\tVMOVUPS.Z {64*v}(DI), K{v+1}, Z31", f"\tVFMADD231PS Z30, Z{z}, Z31",
+                         f"\tVMOVUPS Z31, K{v+1}, {64*v}(DI)"])
+
+
+def kernel(rows, vecs):
+    o = []
+    a = o.append
+    prologue(a, f"TileBF16R{rows}V{vecs}", rows, vecs)
     for r in range(rows):
         for v in range(vecs):
             z = 4 * r + v
@@ -78,48 +108,15 @@ def kernel(rows, vecs):
     a("\tDECQ CX")
     a("\tJNZ  loop")
     a("")
-    a("\tVBROADCASTSS alpha+72(FP), Z30")
-    a("\tMOVQ acc+80(FP), AX")
-    a("\tTESTQ AX, AX")
-    a("\tJNZ  accumulate")
-    def stores(per_vector):
-        """Each accumulator's store (per_vector(z, v) lines), row by row, then the return."""
-        for r in range(rows):
-            for v in range(vecs):
-                for line in per_vector(4 * r + v, v):
-                    a(line)
-            if r < rows - 1:
-                a("\tADDQ R8, DI")
-        a("\tVZEROUPPER")
-        a("\tRET")
-
-    stores(lambda z, v: [f"\tVMULPS Z30, Z{z}, Z{z}", f"\tVMOVUPS Z{z}, K{v+1}, {64*v}(DI)"])
-    a("")
-    a("accumulate:")
-    stores(lambda z, v: [f"\tVMOVUPS.Z {64*v}(DI), K{v+1}, Z31", f"\tVFMADD231PS Z30, Z{z}, Z31",
-                         f"\tVMOVUPS Z31, K{v+1}, {64*v}(DI)"])
+    epilogue(a, rows, vecs)
     return "\n".join(o)
 
 
 def kernel_k2(rows):
     """TileBF16R{rows}V1K2: see the module doc."""
-    name = f"TileBF16R{rows}V1K2"
     o = []
     a = o.append
-    a(f"// func {name}(c *float32, ldc uintptr, a *uint32, ars, aps uintptr, b *uint32, ldb, kp uintptr, masks uint64, alpha float32, acc uintptr)")
-    a(f"TEXT ·{name}(SB), NOSPLIT, $0-88")
-    a("\tMOVQ c+0(FP), DI")
-    a("\tMOVQ ldc+8(FP), R8")
-    a("\tMOVQ a+16(FP), SI")
-    a("\tMOVQ ars+24(FP), R10")
-    a("\tMOVQ b+40(FP), DX")
-    a("\tMOVQ ldb+48(FP), R12")
-    a("\tMOVQ kp+56(FP), CX")
-    a("\tMOVQ masks+64(FP), AX")
-    a("\tKMOVW AX, K1")
-    if rows > 3:
-        a("\tLEAQ (SI)(R10*2), R9")
-        a("\tADDQ R10, R9              // row 3")
+    prologue(a, f"TileBF16R{rows}V1K2", rows, 1)
     for r in range(rows):
         for z in (4 * r, 4 * r + 1):
             a(f"\tVPXORD Z{z}, Z{z}, Z{z}")
@@ -153,24 +150,7 @@ def kernel_k2(rows):
     a("sum:")
     for r in range(rows):
         a(f"\tVADDPS Z{4*r+1}, Z{4*r}, Z{4*r}")
-    a("\tVBROADCASTSS alpha+72(FP), Z30")
-    a("\tMOVQ acc+80(FP), AX")
-    a("\tTESTQ AX, AX")
-    a("\tJNZ  accumulate")
-
-    def stores(per_row):
-        for r in range(rows):
-            for line in per_row(4 * r):
-                a(line)
-            if r < rows - 1:
-                a("\tADDQ R8, DI")
-        a("\tVZEROUPPER")
-        a("\tRET")
-
-    stores(lambda z: [f"\tVMULPS Z30, Z{z}, Z{z}", f"\tVMOVUPS Z{z}, K1, (DI)"])
-    a("")
-    a("accumulate:")
-    stores(lambda z: [f"\tVMOVUPS.Z (DI), K1, Z31", f"\tVFMADD231PS Z30, Z{z}, Z31", f"\tVMOVUPS Z31, K1, (DI)"])
+    epilogue(a, rows, 1)
     return "\n".join(o)
 
 

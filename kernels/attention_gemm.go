@@ -559,7 +559,8 @@ func (w *attnGemm) fwdRow(r int) {
 	}
 	mx := max(w.m[r], sliceMax(vis))
 	alpha := exp32(w.m[r] - mx) // 0 on the first visible tile (m = −Inf)
-	if w.d.bf16 { // pass 1 needs only the sum: pass 2 makes the probabilities from the scores
+	// BF16's pass 1 needs only the sum: pass 2 makes the probabilities from the scores.
+	if w.d.bf16 {
 		w.l[r] = w.l[r]*alpha + sumExpSubRow(vis, mx)
 	} else {
 		w.l[r] = w.l[r]*alpha + expSubInPlace(vis, mx)
