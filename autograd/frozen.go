@@ -182,8 +182,8 @@ func FrozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tenso
 
 // packed reports whether the narrow products through the updates' ranks (x·Aᵀ, dy·B) run on
 // kernels.GemmBF16Packed: where its VDPBF16PS tiles exist and the rows of the widened input
-// are whole pairs. oneDNN's matmul runs products with n = 16 on its generic gemm:jit, two to
-// five times slower in a training step of `small`.
+// are whole pairs. oneDNN's matmul runs products with n = 16 on its generic gemm:jit, 1.5 to 3
+// times slower in a training step of `small`.
 func (g *FrozenGroup) packed() bool {
 	return kernels.HasGemmBF16Packed() && g.In%2 == 0 && g.LD%2 == 0
 }

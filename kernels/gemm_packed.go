@@ -10,11 +10,12 @@ import (
 // Narrow bfloat16 products on the VDPBF16PS tiles (bf16Tile, attention's kernels): C [m, n] =
 // alpha·A·B for a tall A in bfloat16 bits and a B of a few dozen columns packed in pairs along
 // k. LoRA's products through a rank-r bottleneck have this shape (x·Aᵀ with n = r, dy·B with
-// n = r), and oneDNN's matmul runs them on its generic gemm:jit at a third to a tenth of its
+// n = r), and oneDNN's matmul runs them on its generic gemm:jit at a half to a tenth of its
 // speed on square products; the tiles run them at the speed of their register blocking.
 //
-// The packed B is [k/2][n] uint32: word p·n+j holds B[2p, j] in its lower half and B[2p+1, j]
-// in its upper half, each rounded to bfloat16 as F32ToBF16 rounds (k even).
+// The packed B is [k/2] rows of uint32 (row stride ldb ≥ n): word p·ldb+j holds B[2p, j] in
+// its lower half and B[2p+1, j] in its upper half, each rounded to bfloat16 as F32ToBF16
+// rounds (k even).
 
 // HasGemmBF16Packed reports whether GemmBF16Packed runs on VDPBF16PS. Where it does not, its
 // plain-Go fallback is far slower than GemmBF16: callers take GemmBF16 instead.
@@ -47,10 +48,10 @@ func PackBF16Rows(dst []uint32, ldd int, w []float32, ldw, k, n int) {
 }
 
 // GemmBF16Packed is C[m, n] = alpha·A·B with A [m, k] in bfloat16 bits (row stride lda) and B
-// packed (PackBF16Transposed, PackBF16Rows; row stride ldb words): fp32 products and sums, the mixed-precision rule of
-// GemmBF16, C only written. A must start at an even element and k and lda must be even (A's
-// rows are read as pairs). Rows are split over GOMAXPROCS goroutines in blocks of the
-// kernels' six.
+// packed (PackBF16Transposed, PackBF16Rows; row stride ldb words): fp32 products and sums,
+// the mixed-precision rule of GemmBF16, C only written. A must start at an even element and
+// k and lda must be even (A's rows are read as pairs). Rows are split over GOMAXPROCS
+// goroutines in blocks of the kernels' six.
 func GemmBF16Packed(c []float32, ldc int, a []uint16, lda int, b []uint32, ldb int, m, n, k int, alpha float32) {
 	if m <= 0 || n <= 0 {
 		return
