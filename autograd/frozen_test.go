@@ -12,10 +12,22 @@ import (
 // TestFrozenLinears checks a group of three frozen bf16 projections (one without an update
 // slot, one whose update is switched off in the second case) against a float64 computation of
 // the bf16 rule: outputs, and the gradients of x, A and B, from the forward's GEMM path, and the
-// outputs of the decoding path.
+// outputs of the decoding path. The shapes take the rank products onto the packed tiles, off
+// them (an odd input width), and both within one group (the last projection's rows start at
+// an odd row of [dy | dh], so its dh alone runs on oneDNN).
 func TestFrozenLinears(t *testing.T) {
-	const n, in = 37, 40
-	outs, ranks := []int{24, 12, 20}, []int{4, 0, 4}
+	for _, c := range []struct {
+		name string
+		in   int
+		outs []int
+	}{{"tiles", 40, []int{24, 12, 20}}, {"odd-input", 39, []int{24, 12, 20}}, {"odd-row", 40, []int{24, 13, 20}}} {
+		t.Run(c.name, func(t *testing.T) { testFrozenLinears(t, c.in, c.outs) })
+	}
+}
+
+func testFrozenLinears(t *testing.T, in int, outs []int) {
+	const n = 37
+	ranks := []int{4, 0, 4}
 	scales := []float32{2, 0, 0.75}
 	rng := rand.New(rand.NewPCG(1, 2))
 	uni := func(k int, bound float64) []float32 {
@@ -27,11 +39,11 @@ func TestFrozenLinears(t *testing.T) {
 	}
 	ws := make([][]float32, 3)
 	for i := range ws {
-		ws[i] = uni(outs[i]*in, 1/math.Sqrt(in))
+		ws[i] = uni(outs[i]*in, 1/math.Sqrt(float64(in)))
 	}
 	as, bs := make([][]float32, 3), make([][]float32, 3)
 	for _, i := range []int{0, 2} {
-		as[i], bs[i] = uni(ranks[i]*in, 1/math.Sqrt(in)), uni(outs[i]*ranks[i], 0.5)
+		as[i], bs[i] = uni(ranks[i]*in, 1/math.Sqrt(float64(in))), uni(outs[i]*ranks[i], 0.5)
 	}
 	x0 := uni(n*in, 1)
 	gs := make([][]float32, 3)
