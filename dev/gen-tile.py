@@ -127,11 +127,15 @@ def kernel_k2(rows):
     a("loop:")
     a("\tVMOVDQU32.Z 0(DX), K1, Z24")
     a("\tVMOVDQU32.Z (DX)(R12*1), K1, Z25")
+    def dot(r, second):
+        """Row r's pair of A times a pair row of B into its accumulator: the pair at the
+        current address into Z4r (B in Z24), or the next one into Z4r+1 (B in Z25)."""
+        a(f"\tVPBROADCASTD {'4' if second else ''}{AROW[r]}, Z{29 if second else 28}")
+        a(vdpbf16ps(4 * r + second, 29 if second else 28, 25 if second else 24))
+
     for r in range(rows):
-        a(f"\tVPBROADCASTD {AROW[r]}, Z28")
-        a(vdpbf16ps(4 * r, 28, 24))
-        a(f"\tVPBROADCASTD 4{AROW[r]}, Z29")
-        a(vdpbf16ps(4 * r + 1, 29, 25))
+        dot(r, 0)
+        dot(r, 1)
     a("\tADDQ $8, SI")
     if rows > 3:
         a("\tADDQ $8, R9")
@@ -144,8 +148,7 @@ def kernel_k2(rows):
     a("\tJZ   sum")
     a("\tVMOVDQU32.Z 0(DX), K1, Z24")
     for r in range(rows):
-        a(f"\tVPBROADCASTD {AROW[r]}, Z28")
-        a(vdpbf16ps(4 * r, 28, 24))
+        dot(r, 0)
     a("")
     a("sum:")
     for r in range(rows):
