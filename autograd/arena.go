@@ -93,6 +93,34 @@ func (a *arena[T]) restamp(b []T, stamp int) {
 	a.stampOf[&b[0]] = stamp
 }
 
+// giveBack takes back one buffer of a training arena before its stamp ends (Tape.Release),
+// for the requests that follow; it reports false, leaving b alone, where b is not a whole
+// buffer this arena handed out.
+func (a *arena[T]) giveBack(b []T) bool {
+	if a.shared || len(b) == 0 {
+		return false
+	}
+	stamp, ok := a.stampOf[&b[0]]
+	if !ok || len(b) != cap(b) {
+		return false
+	}
+	l := a.byStamp[stamp]
+	for i := range l {
+		if &l[i][0] == &b[0] {
+			l[i] = l[len(l)-1]
+			l[len(l)-1] = nil
+			a.byStamp[stamp] = l[:len(l)-1]
+			break
+		}
+	}
+	if poisonFreed() {
+		poison(b)
+	}
+	a.free[len(b)] = append(a.free[len(b)], b)
+	delete(a.stampOf, &b[0])
+	return true
+}
+
 // releaseStamp takes back the buffers of one stamp (training).
 func (a *arena[T]) releaseStamp(stamp int) {
 	if stamp >= len(a.byStamp) {

@@ -91,3 +91,34 @@ func TestBackwardRecyclesAsItGoes(t *testing.T) {
 		}
 	}
 }
+
+// A tensor whose data the tape takes back early (takeData) gives its buffer to the very next
+// request of its size in the same forward, keeps its shape, and still takes a gradient of its
+// size, on memory of its own; a parameter's data and a view are never taken.
+func TestTakeDataRecyclesInForward(t *testing.T) {
+	tp := NewTape()
+	p := Param("p", make([]float32, 6), 2, 3)
+	x := Add(tp, p, New(make([]float32, 6), 2, 3))
+	buf := &x.Data[0]
+	tp.takeData(x)
+	if x.Data != nil {
+		t.Fatal("takeData left the data in place")
+	}
+	if r, c := x.Rows(); r != 2 || c != 3 {
+		t.Fatalf("Rows after takeData = %d, %d", r, c)
+	}
+	y := Add(tp, p, New(make([]float32, 6), 2, 3))
+	if &y.Data[0] != buf {
+		t.Fatal("the next activation of the same size did not reuse the taken buffer")
+	}
+	g, beta := x.GradForWrite()
+	if len(g) != 6 || beta != 0 || &g[0] == &y.Data[0] {
+		t.Fatalf("gradient after takeData: %d values, beta %g, shared with y: %v", len(g), beta, &g[0] == &y.Data[0])
+	}
+	tp.takeData(p)
+	v := y.Reshape(3, 2)
+	tp.takeData(v)
+	if p.Data == nil || v.Data == nil || y.Data == nil {
+		t.Fatal("takeData took a parameter's or a view's data")
+	}
+}

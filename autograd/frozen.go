@@ -101,6 +101,20 @@ type LowRank struct {
 // written into g from their fp32 values by each forward. Backward gives x, A and B their
 // gradients (dB = dyᵀ·bf16(s·x·Aᵀ), dA = dhᵀ·bf16(x), dh = s·dy·bf16(B)); W has none.
 func FrozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tensor {
+	return frozenLinears(tp, x, g, ups, false)
+}
+
+// FrozenLinearsTaking is FrozenLinears for an x that nothing reads after it, forward or
+// backward (an RMSNorm's or SwiGLU's output that feeds this group alone): the caller vouches
+// for that. When the group trains updates, its widened input's bits — bf16(x) and the slots —
+// are kept for its backward (dA and dB read them) and x's fp32 data goes back to the tape at
+// once (x.Data is nil afterwards): no second conversion of x in backward, and the bits take
+// half the memory the data did.
+func FrozenLinearsTaking(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tensor {
+	return frozenLinears(tp, x, g, ups, true)
+}
+
+func frozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank, take bool) []*Tensor {
 	n, in := x.Rows()
 	if in != g.In || len(ups) != len(g.Outs) {
 		panic(fmt.Sprintf("autograd.FrozenLinears: x %v and %d updates for a group of %d projections of %d inputs", x.Shape, len(ups), len(g.Outs), g.In))
@@ -131,13 +145,20 @@ func FrozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tenso
 		return outs
 	}
 
-	// xc [N, LD] = [bf16(x) | bf16(s_i·x·A_iᵀ) …], in one buffer reused by every group.
+	// xc [N, LD] = [bf16(x) | bf16(s_i·x·A_iᵀ) …], in one buffer reused by every group, or
+	// kept for backward when taking x.
 	ld := in
-	var hb []uint16 // [N, ΣR] = the slots' bits, kept for dB
+	var hb []uint16 // the slots' bits, kept for dB: [N, ΣR], or xc's slot columns
+	hld := g.sumR   // hb's row stride
 	var xc []uint16
+	keep := take && active && rec
 	if active {
 		ld = g.LD
-		xc = tp.scratchCat(n * ld)
+		if keep {
+			xc = tp.Alloc16(n * ld)
+		} else {
+			xc = tp.scratchCat(n * ld)
+		}
 		kernels.F32ToBF16Matrix(xc, ld, x.Data, in, n, in)
 		h := tp.Alloc(n * g.sumR)
 		if g.packed() { // h = xc·Aᵀ on the VDPBF16PS tiles, A packed from its fp32 values
@@ -156,13 +177,18 @@ func FrozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tenso
 			kernels.GemmBF16(false, true, n, g.sumR, in, 1, xc, ld, g.Bits[g.sumOut*g.LD:], g.LD, 0, h, g.sumR)
 		}
 		g.scaleSlots(h, n, ups)
-		hb = tp.Alloc16(n * g.sumR)
-		kernels.F32ToBF16(hb, h)
-		kernels.Parallel(n, 1024, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				copy(xc[r*ld+in:(r+1)*ld], hb[r*g.sumR:(r+1)*g.sumR])
-			}
-		})
+		if keep {
+			kernels.F32ToBF16Matrix(xc[in:], ld, h, g.sumR, n, g.sumR)
+			hb, hld = xc[in:], ld
+		} else {
+			hb = tp.Alloc16(n * g.sumR)
+			kernels.F32ToBF16(hb, h)
+			kernels.Parallel(n, 1024, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					copy(xc[r*ld+in:(r+1)*ld], hb[r*g.sumR:(r+1)*g.sumR])
+				}
+			})
+		}
 	} else {
 		xc = tp.PassingBits(x)
 	}
@@ -176,7 +202,12 @@ func FrozenLinears(tp *Tape, x *Tensor, g *FrozenGroup, ups []*LowRank) []*Tenso
 	if !rec {
 		return outs
 	}
-	tp.Record(func() { g.backward(tp, x, ups, outs, hb, active) })
+	var xb []uint16 // bf16(x) for dA, row stride ld, when kept
+	if keep {
+		xb = xc
+		tp.takeData(x)
+	}
+	tp.Record(func() { g.backward(tp, x, ups, outs, hb, hld, xb, ld, active) })
 	return outs
 }
 
@@ -231,7 +262,8 @@ func (g *FrozenGroup) decode(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tensor
 
 // backward is FrozenLinears' backward: the group's dy and dh as bits side by side, so that x's
 // gradient is one product over the stacked weights and A's.
-func (g *FrozenGroup) backward(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tensor, hb []uint16, active bool) {
+// hb holds the slots' bits (row stride hld); xb, when not nil, bf16(x) (row stride xld).
+func (g *FrozenGroup) backward(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tensor, hb []uint16, hld int, xb []uint16, xld int, active bool) {
 	n, in := x.Rows()
 	ld := g.sumOut // d [N, ld] = [dy_0 … dy_n | dh_0 … dh_n]
 	if active {
@@ -261,7 +293,7 @@ func (g *FrozenGroup) backward(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tens
 			dy := d[g.row[i]:]
 			if u.B.RequiresGrad { // dB[Out,R] = dyᵀ·bf16(s·h), made as its transpose [R, Out]: oneDNN runs that shape faster
 				dBt := tp.Alloc(r * o)
-				kernels.GemmBF16(true, false, r, o, n, 1, hb[g.slot[i]:], g.sumR, dy, ld, 0, dBt, o)
+				kernels.GemmBF16(true, false, r, o, n, 1, hb[g.slot[i]:], hld, dy, ld, 0, dBt, o)
 				gB, beta := u.B.GradForWrite()
 				if beta == 0 {
 					clear(gB)
@@ -291,7 +323,7 @@ func (g *FrozenGroup) backward(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tens
 				kernels.GemmBF16(false, false, n, r, o, u.Scale, d[g.row[i]:], ld, g.Weight(i)[in+g.slot[i]:], g.LD, 0, dh[g.slot[i]:], g.sumR)
 			}
 			kernels.F32ToBF16Matrix(d[g.sumOut:], ld, dh, g.sumR, n, g.sumR)
-			g.gradA(tp, x, ups, d[g.sumOut:], ld)
+			g.gradA(tp, x, ups, d[g.sumOut:], ld, xb, xld)
 		}
 	}
 	if x.RequiresGrad { // dx[N,In] += [dy | dh]·[W; A]
@@ -301,8 +333,9 @@ func (g *FrozenGroup) backward(tp *Tape, x *Tensor, ups []*LowRank, outs []*Tens
 }
 
 // gradA gives each update's A its gradient dA[R,In] = dhᵀ·bf16(x), all slots in one product
-// (dh's bits are the columns of d from dh, row stride ld).
-func (g *FrozenGroup) gradA(tp *Tape, x *Tensor, ups []*LowRank, dh []uint16, ld int) {
+// (dh's bits are the columns of d from dh, row stride ld): bf16(x) is xb (row stride xld) when
+// kept, else x converted again.
+func (g *FrozenGroup) gradA(tp *Tape, x *Tensor, ups []*LowRank, dh []uint16, ld int, xb []uint16, xld int) {
 	n, in := x.Rows()
 	needed := false
 	for _, u := range ups {
@@ -311,8 +344,11 @@ func (g *FrozenGroup) gradA(tp *Tape, x *Tensor, ups []*LowRank, dh []uint16, ld
 	if !needed {
 		return
 	}
+	if xb == nil {
+		xb, xld = tp.PassingBits(x), in
+	}
 	ga := tp.Alloc(g.sumR * in)
-	kernels.GemmBF16(true, false, g.sumR, in, n, 1, dh, ld, tp.PassingBits(x), in, 0, ga, in)
+	kernels.GemmBF16(true, false, g.sumR, in, n, 1, dh, ld, xb, xld, 0, ga, in)
 	for i, u := range ups {
 		if u == nil || !u.A.RequiresGrad {
 			continue

@@ -115,31 +115,44 @@ func testFrozenLinears(t *testing.T, in int, outs []int) {
 			}
 		}
 
-		ups := make([]*LowRank, 3)
+		var ups []*LowRank
 		var params []*Tensor
-		for i := range 3 {
-			if on[i] {
-				ups[i] = &LowRank{A: Param("a", slices.Clone(as[i]), ranks[i], in), B: Param("b", slices.Clone(bs[i]), outs[i], ranks[i]), Scale: scales[i]}
-				params = append(params, ups[i].A, ups[i].B)
+		// FrozenLinears on a parameter x, then FrozenLinearsTaking on an activation (x + 0, on
+		// the tape) whose data it must take: the same numbers, from bits kept instead of
+		// converted again.
+		for _, take := range []bool{false, true} {
+			ups, params = make([]*LowRank, 3), nil
+			for i := range 3 {
+				if on[i] {
+					ups[i] = &LowRank{A: Param("a", slices.Clone(as[i]), ranks[i], in), B: Param("b", slices.Clone(bs[i]), outs[i], ranks[i]), Scale: scales[i]}
+					params = append(params, ups[i].A, ups[i].B)
+				}
 			}
-		}
-		x := Param("x", slices.Clone(x0), n, in)
-		tp := NewTape()
-		ys := FrozenLinears(tp, x, g, ups)
-		for i := range 3 {
-			near(t, "y", ys[i].Data, yRef[i], 4e-3)
-		}
-		ys[1].SetGrad(slices.Clone(gs[1]))
-		ys[2].SetGrad(slices.Clone(gs[2]))
-		tp.BackwardFrom(ys[0], gs[0])
-		near(t, "dx", x.Grad(), dxRef, 4e-3)
-		if d := maxDiff(dxRef, dxBase); d < 0.05*maxAbs(dxRef) {
-			t.Fatalf("the updates' part of dx is too small (%g) to test", d)
-		}
-		for i := range 3 {
-			if on[i] {
-				near(t, "dA", ups[i].A.Grad(), dARef[i], 4e-3)
-				near(t, "dB", ups[i].B.Grad(), dBRef[i], 4e-3)
+			xp := Param("x", slices.Clone(x0), n, in)
+			tp := NewTape()
+			x, op := xp, FrozenLinears
+			if take {
+				x, op = Add(tp, xp, New(make([]float32, n*in), n, in)), FrozenLinearsTaking
+			}
+			ys := op(tp, x, g, ups)
+			if take && x.Data != nil {
+				t.Fatal("FrozenLinearsTaking kept its input's data")
+			}
+			for i := range 3 {
+				near(t, "y", ys[i].Data, yRef[i], 4e-3)
+			}
+			ys[1].SetGrad(slices.Clone(gs[1]))
+			ys[2].SetGrad(slices.Clone(gs[2]))
+			tp.BackwardFrom(ys[0], gs[0])
+			near(t, "dx", xp.Grad(), dxRef, 4e-3)
+			if d := maxDiff(dxRef, dxBase); d < 0.05*maxAbs(dxRef) {
+				t.Fatalf("the updates' part of dx is too small (%g) to test", d)
+			}
+			for i := range 3 {
+				if on[i] {
+					near(t, "dA", ups[i].A.Grad(), dARef[i], 4e-3)
+					near(t, "dB", ups[i].B.Grad(), dBRef[i], 4e-3)
+				}
 			}
 		}
 

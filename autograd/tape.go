@@ -197,6 +197,21 @@ func (tp *Tape) releaseMem() {
 	tp.mem16.release()
 }
 
+// takeData gives t's data back to the tape now, before the backward step that would: for an
+// activation that nothing reads after the op calling it (a group of frozen projections that
+// keeps its input's bits for its own backward), so that the layers after it reuse the memory.
+// The op vouches that no op, forward or backward, reads t.Data again; t keeps its shape
+// (Rows) and can still take a gradient. Nothing happens on a tape that records nothing, or for
+// a view or a tensor that is not this tape's.
+func (tp *Tape) takeData(t *Tensor) {
+	if !tp.Records() || t.tape != tp || t.base != nil {
+		return
+	}
+	if tp.mem.giveBack(t.Data) {
+		t.Data = nil
+	}
+}
+
 // bf16Of returns t's data rounded to bfloat16 bits (kernels.F32ToBF16): converted on first use
 // in this step, then kept in this tape's memory until the step ends, so a tensor read by several
 // bf16 products (x by the q, k and v projections, and again by their weight gradients) is

@@ -14,7 +14,9 @@ import (
 	"github.com/gwen-ml/gwen/kernels"
 )
 
-// Tensor is a dense, row-major float32 array with an optional gradient of the same size.
+// Tensor is a dense, row-major float32 array with an optional gradient of the same size. An
+// activation whose values its tape took back early (Tape.Release) has no Data but keeps its
+// shape, and its gradient.
 type Tensor struct {
 	Shape        []int
 	Data         []float32
@@ -94,7 +96,7 @@ func (t *Tensor) GradForWrite() ([]float32, float32) {
 		t.gradStale = false
 		return t.grad, 0
 	case t.grad == nil && t.tape != nil:
-		t.grad = t.tape.mem.get(len(t.Data), t.stamp) // arbitrary contents: beta 0 overwrites them
+		t.grad = t.tape.mem.get(numel(t.Shape), t.stamp) // arbitrary contents: beta 0 overwrites them
 		return t.grad, 0
 	case t.grad == nil:
 		return t.GradBuf(), 0
@@ -110,7 +112,7 @@ func (t *Tensor) GradBuf() []float32 {
 	t.freshen()
 	if t.grad == nil {
 		if t.tape != nil {
-			t.grad = t.tape.mem.get(len(t.Data), t.stamp)
+			t.grad = t.tape.mem.get(numel(t.Shape), t.stamp)
 			clear(t.grad)
 		} else {
 			t.grad = make([]float32, len(t.Data))
@@ -136,7 +138,7 @@ func (t *Tensor) accumulateGrad(tp *Tape, g []float32, take bool) {
 		r.grad = g
 		tp.mem.restamp(g, r.stamp) // it now lives as long as r
 	case r.tape != nil:
-		r.grad = r.tape.mem.get(len(r.Data), r.stamp)
+		r.grad = r.tape.mem.get(numel(r.Shape), r.stamp)
 		kernels.Copy(r.grad, g)
 	default:
 		r.grad = slices.Clone(g)
@@ -193,7 +195,7 @@ func (t *Tensor) Rows() (rows, cols int) {
 	if cols == 0 {
 		return 0, 0
 	}
-	return len(t.Data) / cols, cols
+	return numel(t.Shape) / cols, cols
 }
 
 func (t *Tensor) String() string {

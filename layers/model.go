@@ -57,8 +57,14 @@ type fold struct {
 
 // Forward applies the projection (and its adapter, if any).
 func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Tensor, bf16 bool) *autograd.Tensor {
+	return l.forward(tp, x, bf16, false)
+}
+
+// forward is Forward; last says that nothing reads x after this projection (see
+// groupForward).
+func (l *Linear) forward(tp *autograd.Tape, x *autograd.Tensor, bf16, last bool) *autograd.Tensor {
 	if l.folds(tp, bf16) {
-		return l.groupForward(tp, x)[l.member]
+		return l.groupForward(tp, x, last)[l.member]
 	}
 	y := linear(tp, x, l.W, l.WBF16, bf16)
 	if l.Adapter != nil {
@@ -80,8 +86,11 @@ func (l *Linear) folds(tp *autograd.Tape, bf16 bool) bool {
 
 // groupForward runs every Linear of l's group on x as one op, each with its adapter: low-rank
 // updates fold into the op, and an adapter that is not one now (dropout) runs its own Forward
-// on the base's output.
-func (l *Linear) groupForward(tp *autograd.Tape, x *autograd.Tensor) []*autograd.Tensor {
+// on the base's output. last says that nothing reads x after the group (a norm's or SwiGLU's
+// output): unless an adapter runs its own Forward (which reads x again in backward), the op
+// then keeps x's bits for its backward and gives x's data back to the tape
+// (autograd.FrozenLinearsTaking).
+func (l *Linear) groupForward(tp *autograd.Tape, x *autograd.Tensor, last bool) []*autograd.Tensor {
 	g, ls := l.fold.g, l.fold.ls
 	ups := make([]*autograd.LowRank, len(ls))
 	var own []int
@@ -97,7 +106,12 @@ func (l *Linear) groupForward(tp *autograd.Tape, x *autograd.Tensor) []*autograd
 		}
 		own = append(own, i)
 	}
-	ys := autograd.FrozenLinears(tp, x, g, ups)
+	var ys []*autograd.Tensor
+	if last && len(own) == 0 {
+		ys = autograd.FrozenLinearsTaking(tp, x, g, ups)
+	} else {
+		ys = autograd.FrozenLinears(tp, x, g, ups)
+	}
 	for _, i := range own {
 		ys[i] = ls[i].Adapter.Forward(tp, x, ys[i], true)
 	}
@@ -495,7 +509,7 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 	h := autograd.RMSNorm(tp, x, b.InputNorm, eps)
 	var q, k, v *autograd.Tensor // [N, H·hd], [N, KV·hd], [N, KV·hd]
 	if b.Attn.Q.folds(tp, m.BF16) {
-		f := b.Attn.Q.groupForward(tp, h)
+		f := b.Attn.Q.groupForward(tp, h, true)
 		q, k, v = f[0], f[1], f[2]
 	} else if f := fusedLinear(tp, h, b.qkvBF16, m.BF16, &b.Attn.Q, &b.Attn.K, &b.Attn.V); f != nil {
 		q, k, v = f[0], f[1], f[2]
@@ -525,7 +539,7 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 	f := b.MLP
 	var gate, up *autograd.Tensor
 	if f.Gate.folds(tp, m.BF16) {
-		gu := f.Gate.groupForward(tp, h)
+		gu := f.Gate.groupForward(tp, h, true)
 		gate, up = gu[0], gu[1]
 	} else if gu := fusedLinear(tp, h, b.gateUpBF16, m.BF16, &f.Gate, &f.Up); gu != nil {
 		gate, up = gu[0], gu[1]
@@ -538,7 +552,7 @@ func (m *Model) block(tp *autograd.Tape, layer int, b *Block, x *autograd.Tensor
 	} else {
 		g = autograd.SwiGLU(tp, gate, up)
 	}
-	return autograd.Add(tp, x, f.Down.Forward(tp, g, m.BF16)), nil
+	return autograd.Add(tp, x, f.Down.forward(tp, g, m.BF16, true)), nil
 }
 
 // CausalTargets shifts labels [B, T] left by one inside each row: position t is scored on
