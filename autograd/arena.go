@@ -77,15 +77,7 @@ func (a *arena[T]) restamp(b []T, stamp int) {
 	if !ok || old == stamp {
 		return
 	}
-	l := a.byStamp[old]
-	for i := range l {
-		if &l[i][0] == &b[0] {
-			l[i] = l[len(l)-1]
-			l[len(l)-1] = nil
-			a.byStamp[old] = l[:len(l)-1]
-			break
-		}
-	}
+	a.unfile(b, old)
 	for len(a.byStamp) <= stamp {
 		a.byStamp = append(a.byStamp, nil)
 	}
@@ -93,7 +85,7 @@ func (a *arena[T]) restamp(b []T, stamp int) {
 	a.stampOf[&b[0]] = stamp
 }
 
-// giveBack takes back one buffer of a training arena before its stamp ends (Tape.Release),
+// giveBack takes back one buffer of a training arena before its stamp ends (Tape.takeData),
 // for the requests that follow; it reports false, leaving b alone, where b is not a whole
 // buffer this arena handed out.
 func (a *arena[T]) giveBack(b []T) bool {
@@ -104,21 +96,32 @@ func (a *arena[T]) giveBack(b []T) bool {
 	if !ok || len(b) != cap(b) {
 		return false
 	}
+	a.unfile(b, stamp)
+	a.putFree(b)
+	return true
+}
+
+// unfile removes b from the buffers handed out under stamp.
+func (a *arena[T]) unfile(b []T, stamp int) {
 	l := a.byStamp[stamp]
 	for i := range l {
 		if &l[i][0] == &b[0] {
 			l[i] = l[len(l)-1]
 			l[len(l)-1] = nil
 			a.byStamp[stamp] = l[:len(l)-1]
-			break
+			return
 		}
 	}
+}
+
+// putFree files b, handed out and now back, with the free buffers of its length (poisoned
+// first where poisonFreed says so).
+func (a *arena[T]) putFree(b []T) {
 	if poisonFreed() {
 		poison(b)
 	}
 	a.free[len(b)] = append(a.free[len(b)], b)
 	delete(a.stampOf, &b[0])
-	return true
 }
 
 // releaseStamp takes back the buffers of one stamp (training).
@@ -128,11 +131,7 @@ func (a *arena[T]) releaseStamp(stamp int) {
 	}
 	l := a.byStamp[stamp]
 	for i, b := range l {
-		if poisonFreed() {
-			poison(b)
-		}
-		a.free[len(b)] = append(a.free[len(b)], b)
-		delete(a.stampOf, &b[0])
+		a.putFree(b)
 		l[i] = nil
 	}
 	a.byStamp[stamp] = l[:0]
