@@ -15,7 +15,7 @@ import (
 )
 
 // Tensor is a dense, row-major float32 array with an optional gradient of the same size. An
-// activation whose values its tape took back early (Tape.Release) has no Data but keeps its
+// activation whose values its tape took back early (Tape.takeData) has no Data but keeps its
 // shape, and its gradient.
 type Tensor struct {
 	Shape        []int
