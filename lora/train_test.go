@@ -504,3 +504,39 @@ func TestFoldedAdaptersMatchUnfolded(t *testing.T) {
 }
 
 func nonZero(v float32) bool { return v != 0 }
+
+// Folded bf16 adapters give the same bits with activation checkpointing as without: the
+// recomputed blocks' groups keep their inputs' bits and take their data on the recomputing
+// tape as the plain forward does on the step's.
+func TestFoldedAdaptersWithCheckpointing(t *testing.T) {
+	p, err := lora.Load(golden.Dir("tiny-dense/lora"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := goldenBatch(t)
+	var losses [2]float64
+	var grads [2]map[string][]float32
+	for i, ck := range []bool{false, true} {
+		m := loadBase(t)
+		m.BF16 = true
+		s, err := lora.AttachPEFT(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.UseBF16Weights()
+		if err := m.DropFP32Weights(); err != nil {
+			t.Fatal(err)
+		}
+		m.Checkpointing = ck
+		s.Train(3, 1)
+		_, losses[i], grads[i] = lossAndGrads(t, m, s.Params(), in)
+	}
+	if losses[0] != losses[1] {
+		t.Fatalf("loss %v with activations kept, %v with checkpointing", losses[0], losses[1])
+	}
+	for name, g := range grads[0] {
+		if !slices.ContainsFunc(g, nonZero) || !slices.Equal(g, grads[1][name]) {
+			t.Fatalf("%s: the gradient is missing or differs with checkpointing", name)
+		}
+	}
+}
